@@ -1,0 +1,393 @@
+// One coroutine per connection: idle wait, request read with limits, dispatch, (long-poll) wait,
+// response write, keep-alive loop. Everything here runs on the connection's strand.
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "sd/base/log.hpp"
+#include "server_impl.hpp"
+
+namespace sd::net::detail {
+
+namespace {
+
+constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadChunk = 16 << 10;
+constexpr size_t kMaxDrain = 64 << 20;                  // lingering close reads at most this much
+constexpr std::chrono::milliseconds kMaxLinger{2'000};  // ... for at most this long
+
+Method to_method(http::verb v, std::string_view s) {
+  switch (v) {
+    case http::verb::get:
+      return Method::kGet;
+    case http::verb::head:
+      return Method::kHead;
+    case http::verb::post:
+      return Method::kPost;
+    case http::verb::put:
+      return Method::kPut;
+    case http::verb::delete_:
+      return Method::kDelete;
+    case http::verb::patch:
+      return Method::kPatch;
+    case http::verb::options:
+      return Method::kOptions;
+    default:
+      return parse_method(s);
+  }
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lx = (x >= 'A' && x <= 'Z') ? static_cast<char>(x - 'A' + 'a') : x;
+           auto ly = (y >= 'A' && y <= 'Z') ? static_cast<char>(y - 'A' + 'a') : y;
+           return lx == ly;
+         });
+}
+
+bool has_crlf(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
+
+void append_int(std::string& out, uint64_t v) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+bool status_has_body(int status) {
+  return status >= 200 && status != 204 && status != 304;
+}
+
+// Serializes the response head by hand into a reused string: cheaper than Beast's fields container
+// and serializer for the small, fixed set of headers we emit.
+void build_head(std::string& h, const Response& r, bool keep_alive, unsigned version) {
+  h.clear();
+  h += "HTTP/1.1 ";
+  append_int(h, static_cast<uint64_t>(r.status));
+  h += ' ';
+  http::status st = http::int_to_status(static_cast<unsigned>(r.status));
+  if (st == http::status::unknown) {
+    h += "Unknown";
+  } else {
+    auto reason = http::obsolete_reason(st);
+    h.append(reason.data(), reason.size());
+  }
+  h += "\r\nServer: sd-net\r\n";
+  bool body_allowed = status_has_body(r.status);
+  if (body_allowed && !r.content_type.empty() && !has_crlf(r.content_type)) {
+    h += "Content-Type: ";
+    h += r.content_type;
+    h += "\r\n";
+  }
+  for (const auto& [k, v] : r.headers) {
+    // We own framing and connection management; CR/LF would allow response splitting.
+    if (iequals(k, "content-length") || iequals(k, "transfer-encoding") ||
+        iequals(k, "connection") || has_crlf(k) || has_crlf(v) || k.empty()) {
+      continue;
+    }
+    h += k;
+    h += ": ";
+    h += v;
+    h += "\r\n";
+  }
+  if (body_allowed) {
+    h += "Content-Length: ";
+    append_int(h, r.body.size());
+    h += "\r\n";
+  }
+  if (!keep_alive) {
+    h += "Connection: close\r\n";
+  } else if (version == 10) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+}
+
+bool is_http_error(const boost::system::error_code& ec) {
+  return &ec.category() == &http::make_error_code(http::error::end_of_stream).category();
+}
+
+}  // namespace
+
+// --- ConnSink ---------------------------------------------------------------------------------
+
+void ConnSink::deliver(Response r) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_ || resp_) return;
+    resp_ = std::move(r);
+    // Inline answers (sync handlers) are picked up right after dispatch() returns: no wake-up.
+    if (!waiting_) return;
+    waiting_ = false;
+  }
+  // Long-poll answer from any thread: wake the connection on its strand. Holding hub->mu keeps
+  // the io_context alive while we post, and `c` is released before we unlock.
+  std::lock_guard<std::mutex> hl(hub_->mu);
+  if (!hub_->alive) return;
+  if (auto c = conn_.lock()) asio::post(c->executor(), [c] { c->wake(); });
+}
+
+std::optional<Response> ConnSink::take_or_wait() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (resp_) {
+    std::optional<Response> r = std::move(resp_);
+    resp_.reset();
+    waiting_ = false;
+    return r;
+  }
+  waiting_ = true;
+  return std::nullopt;
+}
+
+void ConnSink::close() {
+  std::lock_guard<std::mutex> lk(mu_);
+  closed_ = true;
+  waiting_ = false;
+  resp_.reset();
+}
+
+// --- Connection -------------------------------------------------------------------------------
+
+Connection::Connection(ServerCore& core, tcp::socket socket, bool reject)
+    : core_(core),
+      socket_(std::move(socket)),
+      watchdog_(socket_.get_executor()),
+      wake_(socket_.get_executor()),
+      reject_(reject) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+asio::awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  sink_ = std::make_shared<ConnSink>(weak_from_this(), core_.hub);
+  // Runs on normal exit and also when the frame is destroyed with the io_context (no Asio calls).
+  struct Guard {
+    Connection& c;
+    ~Guard() {
+      c.sink_->close();
+      if (!c.reject_) c.core_.connection_closed(c);
+    }
+  } guard{*this};
+  try {
+    co_await serve();
+  } catch (const std::exception& e) {
+    SD_LOG(kError) << "sd::net: connection " << remote_ << " failed: " << e.what();
+  }
+  closed_ = true;
+  boost::system::error_code ec;
+  socket_.close(ec);
+  watchdog_.cancel();
+  wake_.cancel();
+}
+
+asio::awaitable<void> Connection::serve() {
+  if (reject_) {
+    co_await write_error_and_close(503, "unavailable", "too many connections");
+    co_return;
+  }
+  const auto& o = core_.opts;
+  for (;;) {
+    if (buffer_.size() == 0) {
+      // Idle: wait for the first byte of the next request under idle_timeout.
+      if (core_.stopping.load() || forced_) co_return;
+      state_ = State::kIdle;
+      set_deadline(Clock::now() + o.idle_timeout);
+      auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTok);
+      if (ec) co_return;  // idle timeout, peer closed, or shutdown: close quietly
+      buffer_.commit(n);
+    }
+    // Reading: the whole request must arrive within read_timeout of its first byte.
+    state_ = State::kReading;
+    const auto start = Clock::now();
+    timed_out_ = false;
+    set_deadline(start + o.read_timeout);
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(o.header_limit, UINT32_MAX)));
+    parser_->body_limit(o.body_limit);
+    auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, kTok);
+    (void)n;
+    if (!ec && !parser_->is_done()) {
+      const auto& msg = parser_->get();
+      auto expect = msg[http::field::expect];
+      if (iequals({expect.data(), expect.size()}, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [wec, wn] = co_await asio::async_write(
+            socket_, asio::buffer(kContinue.data(), kContinue.size()), kTok);
+        (void)wn;
+        ec = wec;
+      }
+      if (!ec) {
+        auto [rec, rn] = co_await http::async_read(socket_, buffer_, *parser_, kTok);
+        (void)rn;
+        ec = rec;
+      }
+    }
+    if (ec) {
+      if (forced_) co_return;
+      if (timed_out_) {
+        co_await write_error_and_close(408, "request_timeout",
+                                       "request not received within the read timeout");
+      } else if (ec == http::error::body_limit) {
+        co_await write_error_and_close(
+            413, "payload_too_large",
+            "request body exceeds " + std::to_string(o.body_limit) + " bytes");
+      } else if (ec == http::error::header_limit) {
+        co_await write_error_and_close(431, "header_too_large", "request header too large");
+      } else if (is_http_error(ec) && ec != http::error::end_of_stream &&
+                 ec != http::error::partial_message) {
+        co_await write_error_and_close(400, "bad_request", "malformed HTTP: " + ec.message());
+      }
+      co_return;  // transport errors and EOF mid-request: nobody to answer
+    }
+    timed_out_ = false;
+    fill_request();
+    const bool head_only = req_.method == Method::kHead;
+    const unsigned version = parser_->get().version();
+    bool keep_alive = parser_->get().keep_alive();
+
+    // Handling: no deadline; long-polls bound themselves (run_after) and stop() forces them.
+    state_ = State::kHandling;
+    set_deadline(Clock::time_point::max());
+    try {
+      core_.router.dispatch(req_, Responder(sink_));
+    } catch (const std::exception& e) {  // the router catches handler errors; this is bad_alloc
+      SD_LOG(kError) << "sd::net: dispatch failed: " << e.what();
+    }
+    std::optional<Response> resp = sink_->take_or_wait();
+    while (!resp) {
+      if (forced_) {
+        resp = Response::error(503, "unavailable", "server is shutting down");
+        break;
+      }
+      // Suspend without blocking a thread until ConnSink::deliver or on_force cancels the timer.
+      wake_.expires_at(Clock::time_point::max());
+      co_await wake_.async_wait(kTok);
+      resp = sink_->take_or_wait();
+    }
+
+    state_ = State::kWriting;
+    set_deadline(Clock::now() + o.idle_timeout);
+    keep_alive = keep_alive && !core_.stopping.load() && !forced_;
+    bool ok = co_await write_response(*resp, head_only, keep_alive, version);
+    core_.record(req_.method, resp->status,
+                 std::chrono::duration<double>(Clock::now() - start).count());
+    if (!ok || !keep_alive) co_return;
+  }
+}
+
+void Connection::fill_request() {
+  auto& msg = parser_->get();
+  req_.method = to_method(msg.method(), {msg.method_string().data(), msg.method_string().size()});
+  req_.target.assign(msg.target().data(), msg.target().size());
+  req_.path.clear();
+  req_.query.clear();
+  req_.params.clear();
+  req_.headers.clear();
+  for (const auto& f : msg) {
+    req_.headers.emplace_back(std::piecewise_construct,
+                              std::forward_as_tuple(f.name_string().data(), f.name_string().size()),
+                              std::forward_as_tuple(f.value().data(), f.value().size()));
+  }
+  req_.body = std::move(msg.body());
+  req_.remote = remote_;
+}
+
+asio::awaitable<bool> Connection::write_response(const Response& resp, bool head_only,
+                                                 bool keep_alive, unsigned version) {
+  build_head(head_, resp, keep_alive, version);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), asio::const_buffer()};
+  if (!head_only && status_has_body(resp.status)) bufs[1] = asio::buffer(resp.body);
+  auto [ec, n] = co_await asio::async_write(socket_, bufs, kTok);
+  (void)n;
+  co_return !ec;
+}
+
+asio::awaitable<void> Connection::write_error_and_close(int status, std::string_view code,
+                                                        std::string message) {
+  const auto start = Clock::now();
+  state_ = State::kWriting;
+  set_deadline(start + core_.opts.idle_timeout);
+  Response resp = Response::error(status, code, message);
+  bool ok = co_await write_response(resp, false, false, 11);
+  Method m = Method::kOther;
+  if (parser_ && parser_->is_header_done()) {
+    const auto& msg = parser_->get();
+    m = to_method(msg.method(), {msg.method_string().data(), msg.method_string().size()});
+  }
+  core_.record(m, status, std::chrono::duration<double>(Clock::now() - start).count());
+  if (ok) co_await linger_close();
+}
+
+// Closing right after an error response while the client is still sending (an oversized body, a
+// request to a rejected connection) makes the kernel send RST, which can destroy the response in
+// the client's receive buffer. So: half-close, then read and discard for a bounded time.
+asio::awaitable<void> Connection::linger_close() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  timed_out_ = false;
+  set_deadline(Clock::now() + std::min<Clock::duration>(core_.opts.read_timeout, kMaxLinger));
+  size_t drained = 0;
+  while (drained < kMaxDrain && !forced_) {
+    buffer_.consume(buffer_.size());
+    auto [rec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTok);
+    if (rec) break;
+    drained += n;
+  }
+}
+
+void Connection::on_stop() {
+  if (state_ == State::kIdle) {
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+void Connection::on_force() {
+  forced_ = true;
+  boost::system::error_code ec;
+  socket_.cancel(ec);
+  wake_.cancel();
+}
+
+// Deadlines are a plain member; the timer is only re-armed when a deadline moves earlier than the
+// pending expiry, so a busy keep-alive connection rarely touches the timer queue.
+void Connection::set_deadline(Clock::time_point d) {
+  deadline_ = d;
+  if (d < armed_) arm(d);
+}
+
+void Connection::arm(Clock::time_point d) {
+  armed_ = d;
+  watchdog_.expires_at(d);  // cancels a pending wait, whose handler then does nothing
+  watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec != asio::error::operation_aborted) self->on_watchdog();
+  });
+}
+
+void Connection::on_watchdog() {
+  if (closed_) return;
+  if (deadline_ <= Clock::now()) {
+    timed_out_ = true;
+    deadline_ = armed_ = Clock::time_point::max();
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    return;
+  }
+  if (deadline_ == Clock::time_point::max()) {
+    armed_ = deadline_;  // nothing to wait for; the next set_deadline() arms again
+    return;
+  }
+  arm(deadline_);
+}
+
+}  // namespace sd::net::detail

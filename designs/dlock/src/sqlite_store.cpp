@@ -1,0 +1,212 @@
+// sqlite:///path — the lock state in one SQLite file (WAL, synchronous=NORMAL; batches that
+// reserve tokens commit with synchronous=FULL so a power loss can never roll the token counter
+// back below a token that was handed out).
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "sd/dlock/store.hpp"
+#include "sd/storage/sqlite.hpp"
+
+namespace sd::dlock {
+namespace {
+
+using storage::Db;
+using storage::Statement;
+
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> kSteps = {
+      // 1: initial schema
+      R"sql(
+        CREATE TABLE leases(
+          id TEXT PRIMARY KEY NOT NULL,
+          ttl_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE holds(
+          kind TEXT NOT NULL,          -- 'lock' | 'semaphore'
+          name TEXT NOT NULL,
+          lease_id TEXT NOT NULL,
+          mode TEXT NOT NULL,          -- 'exclusive' | 'shared'
+          permits INTEGER NOT NULL,
+          "limit" INTEGER NOT NULL,
+          token INTEGER NOT NULL,
+          PRIMARY KEY(kind, name, lease_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX holds_by_lease ON holds(lease_id);
+        CREATE TABLE names(
+          kind TEXT NOT NULL,
+          name TEXT NOT NULL,
+          last_token INTEGER NOT NULL,
+          PRIMARY KEY(kind, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE meta(
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          token_reserved INTEGER NOT NULL
+        );
+        INSERT INTO meta(id, token_reserved) VALUES(1, 0);
+      )sql",
+  };
+  return kSteps;
+}
+
+constexpr const char* kPutLease =
+    "INSERT INTO leases(id, ttl_ms) VALUES(?1, ?2) "
+    "ON CONFLICT(id) DO UPDATE SET ttl_ms = excluded.ttl_ms";
+constexpr const char* kDeleteLeaseHolds = "DELETE FROM holds WHERE lease_id = ?1";
+constexpr const char* kDeleteLease = "DELETE FROM leases WHERE id = ?1";
+constexpr const char* kPutHold =
+    "INSERT INTO holds(kind, name, lease_id, mode, permits, \"limit\", token) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT(kind, name, lease_id) DO UPDATE SET mode = excluded.mode, "
+    "permits = excluded.permits, \"limit\" = excluded.\"limit\", token = excluded.token";
+constexpr const char* kPutName =
+    "INSERT INTO names(kind, name, last_token) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(kind, name) DO UPDATE SET last_token = max(last_token, excluded.last_token)";
+constexpr const char* kDeleteHold =
+    "DELETE FROM holds WHERE kind = ?1 AND name = ?2 AND lease_id = ?3";
+constexpr const char* kReserve =
+    "UPDATE meta SET token_reserved = max(token_reserved, ?1) WHERE id = 1";
+
+Result<Kind> parse_kind(std::string_view s) {
+  if (s == "lock") return Kind::kLock;
+  if (s == "semaphore") return Kind::kSemaphore;
+  return internal_error("sqlite store: unknown kind '" + std::string(s) + "'");
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+
+  Result<Snapshot> load() override {
+    Snapshot snap;
+    auto tx = storage::Transaction::begin(db_, {storage::TxMode::kDeferred, false});
+    if (!tx) return tx.status();
+    {
+      auto st = db_.cached("SELECT id, ttl_ms FROM leases");
+      if (!st) return st.status();
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row) return row.status();
+        if (!*row) break;
+        snap.leases.push_back(PutLease{(*st)->column_text(0), (*st)->column_int64(1)});
+      }
+    }
+    {
+      // Token order is grant order, so holders come back in the order they were granted.
+      auto st = db_.cached(
+          "SELECT kind, name, lease_id, mode, permits, \"limit\", token FROM holds ORDER BY token");
+      if (!st) return st.status();
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row) return row.status();
+        if (!*row) break;
+        Statement& s = **st;
+        auto kind = parse_kind(s.column_text_view(0));
+        if (!kind) return kind.status();
+        auto mode = parse_mode(s.column_text_view(3));
+        if (!mode) return internal_error("sqlite store: unknown mode in holds");
+        snap.holds.push_back(PutHold{*kind, s.column_text(1), s.column_text(2), *mode,
+                                     static_cast<uint32_t>(s.column_int64(4)),
+                                     static_cast<uint32_t>(s.column_int64(5)), s.column_uint64(6)});
+      }
+    }
+    {
+      auto v = db_.query_int64("SELECT token_reserved FROM meta WHERE id = 1");
+      if (!v) return v.status();
+      snap.token_reserved = static_cast<Token>(*v);
+    }
+    {
+      auto st = db_.cached("SELECT kind, name, last_token FROM names");
+      if (!st) return st.status();
+      for (;;) {
+        auto row = (*st)->step();
+        if (!row) return row.status();
+        if (!*row) break;
+        auto kind = parse_kind((*st)->column_text_view(0));
+        if (!kind) return kind.status();
+        snap.last_tokens.push_back({{*kind, (*st)->column_text(1)}, (*st)->column_uint64(2)});
+      }
+    }
+    SD_RETURN_IF_ERROR(tx->commit());
+    return snap;
+  }
+
+  Status apply(const std::vector<Mutation>& batch) override {
+    if (batch.empty()) return Status::ok();
+    bool durable = false;
+    for (const Mutation& m : batch) durable = durable || std::holds_alternative<ReserveTokens>(m);
+    auto tx = storage::Transaction::begin(db_, {storage::TxMode::kImmediate, durable});
+    if (!tx) return tx.status();
+    for (const Mutation& m : batch) {
+      SD_RETURN_IF_ERROR(std::visit([this](const auto& x) { return apply_one(x); }, m));
+    }
+    return tx->commit();
+  }
+
+  std::string describe() const override { return "sqlite://" + path_; }
+
+ private:
+  // Runs a cached statement with the given binder.
+  template <class Bind>
+  Status run(const char* sql, Bind&& bind) {
+    auto st = db_.cached(sql);
+    if (!st) return st.status();
+    SD_RETURN_IF_ERROR(bind(**st));
+    return (*st)->run();
+  }
+
+  Status apply_one(const PutLease& m) {
+    return run(kPutLease, [&](Statement& s) {
+      SD_RETURN_IF_ERROR(s.bind_text(1, m.id));
+      return s.bind_int64(2, m.ttl_ms);
+    });
+  }
+  Status apply_one(const DeleteLease& m) {
+    SD_RETURN_IF_ERROR(run(kDeleteLeaseHolds, [&](Statement& s) { return s.bind_text(1, m.id); }));
+    return run(kDeleteLease, [&](Statement& s) { return s.bind_text(1, m.id); });
+  }
+  Status apply_one(const PutHold& m) {
+    Status st = run(kPutHold, [&](Statement& s) {
+      SD_RETURN_IF_ERROR(s.bind_text(1, kind_name(m.kind)));
+      SD_RETURN_IF_ERROR(s.bind_text(2, m.name));
+      SD_RETURN_IF_ERROR(s.bind_text(3, m.lease_id));
+      SD_RETURN_IF_ERROR(s.bind_text(4, mode_name(m.mode)));
+      SD_RETURN_IF_ERROR(s.bind_int64(5, m.permits));
+      SD_RETURN_IF_ERROR(s.bind_int64(6, m.limit));
+      return s.bind_uint64(7, m.token);
+    });
+    if (!st) return st;
+    return run(kPutName, [&](Statement& s) {
+      SD_RETURN_IF_ERROR(s.bind_text(1, kind_name(m.kind)));
+      SD_RETURN_IF_ERROR(s.bind_text(2, m.name));
+      return s.bind_uint64(3, m.token);
+    });
+  }
+  Status apply_one(const DeleteHold& m) {
+    return run(kDeleteHold, [&](Statement& s) {
+      SD_RETURN_IF_ERROR(s.bind_text(1, kind_name(m.kind)));
+      SD_RETURN_IF_ERROR(s.bind_text(2, m.name));
+      return s.bind_text(3, m.lease_id);
+    });
+  }
+  Status apply_one(const ReserveTokens& m) {
+    return run(kReserve, [&](Statement& s) { return s.bind_uint64(1, m.upto); });
+  }
+
+  Db db_;
+  std::string path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+  if (path.empty()) return invalid_argument("sqlite store: empty path");
+  auto db = Db::open(path);
+  if (!db) return db.status();
+  SD_RETURN_IF_ERROR(storage::migrate(*db, migrations()));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*db), path));
+}
+
+}  // namespace sd::dlock
