@@ -34,7 +34,7 @@ TEST_CASE("FakeClock moves only when told", "[unit][base]") {
   CHECK(sd::ms_until(t0, clock.now()) == 150);
 }
 
-TEST_CASE("ids are 128-bit hex, unique, and reproducible when seeded", "[unit][base]") {
+TEST_CASE("ids are 128-bit hex / unique / and reproducible when seeded", "[unit][base]") {
   sd::RandomIdGenerator gen;
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

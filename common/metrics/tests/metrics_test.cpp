@@ -34,7 +34,7 @@ TEST_CASE("label values and help text are escaped", "[unit][metrics]") {
   CHECK(out.find("x_total{path=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
 }
 
-TEST_CASE("histogram buckets are cumulative with +Inf, _sum and _count", "[unit][metrics]") {
+TEST_CASE("histogram buckets are cumulative with +Inf / _sum and _count", "[unit][metrics]") {
   Registry reg;
   auto& h = reg.histogram("lat_seconds", "Latency.", {{"op", "get"}}, {0.1, 1.0});
   h.observe(0.05);

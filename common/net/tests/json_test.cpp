@@ -42,7 +42,7 @@ TEST_CASE("get_int checks type and range", "[unit][json]") {
   CHECK(out.status().message().find("between 6 and 10") != std::string::npos);
 }
 
-TEST_CASE("get_uint, get_string, get_bool", "[unit][json]") {
+TEST_CASE("get_uint / get_string / get_bool", "[unit][json]") {
   json j = json::parse(
       R"({"u": 18446744073709551615, "neg": -1, "s": "x", "b": false, "n": 1, "nul": null})");
   CHECK(**get_uint(j, "u") == UINT64_MAX);

@@ -142,7 +142,7 @@ TEST_CASE("responder delivers at most once", "[unit][router]") {
   CHECK(sink->got->status == 201);
 }
 
-TEST_CASE("HEAD falls back to the GET route; has_route sees exact routes", "[unit][router]") {
+TEST_CASE("HEAD falls back to the GET route / has_route sees exact routes", "[unit][router]") {
   Router r = make_router();
   CHECK(call(r, Method::kHead, "/v1/locks/a").status == 200);
   CHECK(r.has_route(Method::kGet, "/v1/locks/{name}"));

@@ -68,7 +68,7 @@ double active_connections(HttpServer& s) {
 
 }  // namespace
 
-TEST_CASE("server: keep-alive reuse, healthz and metrics", "[unit][server]") {
+TEST_CASE("server: keep-alive reuse / healthz and metrics", "[unit][server]") {
   Parked parked;
   RunningServer rs(make_router(parked));
   HttpClient client("127.0.0.1", rs.port());
@@ -96,7 +96,7 @@ TEST_CASE("server: keep-alive reuse, healthz and metrics", "[unit][server]") {
   CHECK(m->body.find("http_connections_active 1") != std::string::npos);
 }
 
-TEST_CASE("server: 404/405/500 are JSON errors; params are decoded", "[unit][server]") {
+TEST_CASE("server: 404/405/500 are JSON errors / params are decoded", "[unit][server]") {
   Parked parked;
   RunningServer rs(make_router(parked));
   HttpClient client("127.0.0.1", rs.port());
@@ -158,7 +158,7 @@ TEST_CASE("server: long-poll answered by another request", "[unit][server]") {
   CHECK(waited->json().value()["released"] == true);
 }
 
-TEST_CASE("server: long-poll answered by run_after; cancelled timers never fire",
+TEST_CASE("server: long-poll answered by run_after / cancelled timers never fire",
           "[unit][server]") {
   Router r;
   HttpServer* srv = nullptr;
@@ -240,7 +240,7 @@ TEST_CASE("server: malformed HTTP and huge headers", "[unit][server]") {
   }
 }
 
-TEST_CASE("server: pipelining, HTTP/1.0 and Expect: 100-continue", "[unit][server]") {
+TEST_CASE("server: pipelining / HTTP/1.0 and Expect: 100-continue", "[unit][server]") {
   Parked parked;
   RunningServer rs(make_router(parked));
   {
@@ -293,7 +293,7 @@ TEST_CASE("server: connections beyond max_connections get 503", "[unit][server]"
   CHECK(ok->status == 200);
 }
 
-TEST_CASE("server: idle keep-alive connections are closed; the client reconnects",
+TEST_CASE("server: idle keep-alive connections are closed / the client reconnects",
           "[unit][server]") {
   Parked parked;
   RunningServer rs(make_router(parked), ServerOptions{.idle_timeout = 150ms});

@@ -2,9 +2,17 @@
 // reserve tokens commit with synchronous=FULL so a power loss can never roll the token counter
 // back below a token that was handed out).
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
 #include "sd/dlock/store.hpp"
@@ -75,9 +83,43 @@ Result<Kind> parse_kind(std::string_view s) {
   return internal_error("sqlite store: unknown kind '" + std::string(s) + "'");
 }
 
+// An exclusive flock on "<db>.owner" for the store's lifetime. The core's in-memory state is
+// authoritative, so two processes on one file would each grant the same lock; the second one must
+// fail to open instead. The kernel drops the flock when the process dies (also on kill -9).
+class OwnerLock {
+ public:
+  static Result<OwnerLock> acquire(const std::string& db_path) {
+    std::string path = db_path + ".owner";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return unavailable("sqlite store: cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return unavailable("sqlite store: " + db_path +
+                           " is in use by another process (only one dlockd or in-process client "
+                           "may own a store file)");
+      }
+      return unavailable("sqlite store: cannot lock " + path + ": " + std::strerror(err));
+    }
+    return OwnerLock(fd);
+  }
+  OwnerLock(OwnerLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  OwnerLock& operator=(OwnerLock&&) = delete;
+  ~OwnerLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit OwnerLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 class SqliteStore final : public Store {
  public:
-  SqliteStore(Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  SqliteStore(Db db, std::string path, OwnerLock owner)
+      : owner_(std::move(owner)), db_(std::move(db)), path_(std::move(path)) {}
 
   Result<Snapshot> load() override {
     Snapshot snap;
@@ -195,6 +237,7 @@ class SqliteStore final : public Store {
     return run(kReserve, [&](Statement& s) { return s.bind_uint64(1, m.upto); });
   }
 
+  OwnerLock owner_;  // destroyed last: the file stays ours until the Db is closed
   Db db_;
   std::string path_;
 };
@@ -203,10 +246,16 @@ class SqliteStore final : public Store {
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
   if (path.empty()) return invalid_argument("sqlite store: empty path");
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);  // Db::open reports failure
+  auto owner = OwnerLock::acquire(path);
+  if (!owner) return owner.status();
   auto db = Db::open(path);
   if (!db) return db.status();
   SD_RETURN_IF_ERROR(storage::migrate(*db, migrations()));
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*db), path));
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(std::move(*db), path, std::move(*owner)));
 }
 
 }  // namespace sd::dlock

@@ -149,6 +149,18 @@ TEST_CASE("sqlite store schema and errors", "[unit][dlock][store]") {
     REQUIRE(*st->step());
     CHECK(st->column_text(0) == "wal");
   }
+  SECTION("one owner at a time") {
+    const std::string path = dir.file("owned.db");
+    {
+      auto first = open_sqlite_store(path);
+      REQUIRE(first.is_ok());
+      auto second = open_sqlite_store(path);
+      REQUIRE_FALSE(second.is_ok());
+      CHECK(second.status().code() == Code::kUnavailable);
+      CHECK_THAT(second.status().message(), Catch::Contains("in use by another process"));
+    }
+    CHECK(open_sqlite_store(path).is_ok());  // released with the first store
+  }
   SECTION("empty path") {
     CHECK(open_sqlite_store("").status().code() == Code::kInvalidArgument);
   }
