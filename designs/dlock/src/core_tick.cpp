@@ -142,7 +142,7 @@ Status LockCore::State::recover() {
   counter = top;
   reserved = top;  // the next grant reserves a fresh block above everything ever issued
   recovered = true;
-  SD_LOG(kInfo) << "dlock: recovered " << leases.size() << " leases, " << hold_count
+  SD_LOG(kDebug) << "dlock: recovered " << leases.size() << " leases, " << hold_count
                 << " holds from " << store.describe() << "; tokens resume above " << top;
   return Status::ok();
 }
