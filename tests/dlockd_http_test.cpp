@@ -284,3 +284,61 @@ TEST_CASE("dlockd: SIGTERM answers parked long-polls and exits promptly", "[inte
   REQUIRE(waited.status == 503);
   REQUIRE(is_json_error(waited));
 }
+
+TEST_CASE("dlockd: a long-poll whose client disconnects leaves the queue", "[integration]") {
+  sd::testing::TempDir dir("dlockd-http");
+  Dlockd d = Dlockd::start(dir, "memory://");
+  auto c = d.client();
+  std::string a = new_lease(c, 30'000), b = new_lease(c, 30'000), cl = new_lease(c, 30'000);
+  Reply g = post(c, "/v1/locks/x/acquire", {{"lease_id", a}});
+  REQUIRE(g.status == 200);
+  uint64_t t1 = g.body["token"];
+
+  // B long-polls, then its client gives up after ~100 ms and closes the connection. Its lease
+  // stays alive (as a client library session keeps it), so only the disconnect can drop it.
+  auto waiters_of = [&](const std::string& lease) {
+    Reply info = get(c, "/v1/locks/x");
+    size_t n = 0;
+    for (const auto& w : info.body["waiters"]) n += w["lease_id"] == lease ? 1 : 0;
+    return n;
+  };
+  {
+    auto bc = d.client();
+    Reply rb = post(bc, "/v1/locks/x/acquire", {{"lease_id", b}, {"wait_ms", 10'000}}, 100ms);
+    REQUIRE(rb.status == 0);  // timed out client-side; the connection is closed
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  while (waiters_of(b) != 0 && ms_since(t0) < 2000) std::this_thread::sleep_for(5ms);
+  std::fprintf(stderr, "[dlockd_http] disconnected long-poll left the queue after %.1f ms\n",
+               ms_since(t0));
+  REQUIRE(waiters_of(b) == 0);
+
+  Reply waited;
+  std::chrono::steady_clock::time_point answered_at;
+  std::thread waiter([&] {
+    auto wc = d.client();
+    waited = post(wc, "/v1/locks/x/acquire", {{"lease_id", cl}, {"wait_ms", 10'000}}, 15s);
+    answered_at = std::chrono::steady_clock::now();
+  });
+  t0 = std::chrono::steady_clock::now();
+  while (waiters_of(cl) != 1 && ms_since(t0) < 3000) std::this_thread::sleep_for(5ms);
+  const bool queued = waiters_of(cl) == 1;
+  auto released_at = std::chrono::steady_clock::now();
+  const int released = post(c, "/v1/locks/x/release", {{"lease_id", a}, {"token", t1}}).status;
+  waiter.join();
+  REQUIRE(queued);
+  REQUIRE(released == 200);
+  double handoff_ms = std::chrono::duration<double, std::milli>(answered_at - released_at).count();
+  REQUIRE(waited.status == 200);
+  REQUIRE(waited.body["lease_id"] == cl);
+  REQUIRE(handoff_ms < 500.0);
+
+  Reply info = get(c, "/v1/locks/x");
+  REQUIRE(info.body["holders"].size() == 1);
+  REQUIRE(info.body["holders"][0]["lease_id"] == cl);
+  REQUIRE(info.body["waiters"].empty());
+  REQUIRE(get(c, "/v1/leases/" + b).body["holds"] == 0);
+  auto m = c.get("/metrics");
+  REQUIRE(m.is_ok());
+  REQUIRE(m->body.find("dlock_waiters_abandoned_total 1") != std::string::npos);
+}

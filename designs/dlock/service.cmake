@@ -9,4 +9,6 @@ add_executable(dlockd server/main.cpp)
 target_link_libraries(dlockd PRIVATE sd::dlock_service CLI11::CLI11)
 sd_set_warnings(dlockd)
 
-sd_add_test(NAME dlock_service_tests SOURCES tests/service_test.cpp DEPS sd::dlock_service)
+sd_add_test(NAME dlock_service_tests
+  SOURCES tests/service_test.cpp tests/service_abandon_test.cpp
+  DEPS sd::dlock_service)

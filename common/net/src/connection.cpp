@@ -1,7 +1,10 @@
 // One coroutine per connection: idle wait, request read with limits, dispatch, (long-poll) wait,
 // response write, keep-alive loop. Everything here runs on the connection's strand.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 
 #include <boost/asio/as_tuple.hpp>
@@ -119,10 +122,12 @@ bool is_http_error(const boost::system::error_code& ec) {
 // --- ConnSink ---------------------------------------------------------------------------------
 
 void ConnSink::deliver(Response r) {
+  std::function<void()> dropped;  // the request's abandon handler, destroyed outside mu_
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_ || resp_) return;
     resp_ = std::move(r);
+    dropped.swap(on_abandon_);
     // Inline answers (sync handlers) are picked up right after dispatch() returns: no wake-up.
     if (!waiting_) return;
     waiting_ = false;
@@ -146,11 +151,40 @@ std::optional<Response> ConnSink::take_or_wait() {
   return std::nullopt;
 }
 
+void ConnSink::set_abandon_handler(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lk(mu_);
+  // Answered or gone already: fn is dropped (destroyed after the unlock, being declared earlier).
+  if (!closed_ && !resp_) on_abandon_.swap(fn);
+}
+
+bool ConnSink::abandon() {
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_ || resp_) return false;
+    closed_ = true;
+    waiting_ = false;
+    fn.swap(on_abandon_);
+  }
+  if (fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      SD_LOG(kError) << "sd::net: abandon handler threw: " << e.what();
+    } catch (...) {
+      SD_LOG(kError) << "sd::net: abandon handler threw";
+    }
+  }
+  return true;
+}
+
 void ConnSink::close() {
+  std::function<void()> dropped;
   std::lock_guard<std::mutex> lk(mu_);
   closed_ = true;
   waiting_ = false;
   resp_.reset();
+  dropped.swap(on_abandon_);
 }
 
 // --- Connection -------------------------------------------------------------------------------
@@ -263,15 +297,12 @@ asio::awaitable<void> Connection::serve() {
       SD_LOG(kError) << "sd::net: dispatch failed: " << e.what();
     }
     std::optional<Response> resp = sink_->take_or_wait();
-    while (!resp) {
-      if (forced_) {
-        resp = Response::error(503, "unavailable", "server is shutting down");
-        break;
+    if (!resp) {  // long-poll: only this path watches the socket
+      resp = co_await await_response();
+      if (!resp) {  // the client went away before the answer: nobody to write to
+        core_.record(req_.method, 499, std::chrono::duration<double>(Clock::now() - start).count());
+        co_return;
       }
-      // Suspend without blocking a thread until ConnSink::deliver or on_force cancels the timer.
-      wake_.expires_at(Clock::time_point::max());
-      co_await wake_.async_wait(kTok);
-      resp = sink_->take_or_wait();
     }
 
     state_ = State::kWriting;
@@ -282,6 +313,64 @@ asio::awaitable<void> Connection::serve() {
                  std::chrono::duration<double>(Clock::now() - start).count());
     if (!ok || !keep_alive) co_return;
   }
+}
+
+// While a long-poll is parked nothing reads the socket, so a client that disconnects would go
+// unnoticed until the answer is written. So the socket is watched for readability: EOF or an error
+// means the client is gone (a half-closed client counts as gone too), and the handler learns it
+// through the sink's abandon path. Pipelined data ends the watch; the next read picks it up.
+asio::awaitable<std::optional<Response>> Connection::await_response() {
+  std::optional<Response> resp;
+  parked_ = true;
+  peer_gone_ = false;
+  watch_peer();
+  while (!resp) {
+    if (forced_ || peer_gone_) {
+      // A response stored meanwhile still wins (abandon() refuses then).
+      if (!sink_->abandon()) resp = sink_->take_or_wait();
+      if (!resp && forced_) resp = Response::error(503, "unavailable", "server is shutting down");
+      break;
+    }
+    // Suspend without blocking a thread until ConnSink::deliver, on_force or the peer watch
+    // cancels the timer.
+    wake_.expires_at(Clock::time_point::max());
+    co_await wake_.async_wait(kTok);
+    resp = sink_->take_or_wait();
+  }
+  parked_ = false;
+  ++watch_gen_;  // a watch completion already queued now does nothing
+  if (watching_) {
+    // Only the wait is outstanding on the socket here (no read or write while parked), so this
+    // cancels just that; its handler sees operation_aborted and returns.
+    watching_ = false;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+  co_return resp;
+}
+
+void Connection::watch_peer() {
+  watching_ = true;
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this(), gen = watch_gen_](
+                         const boost::system::error_code& ec) { self->on_peer_readable(gen, ec); });
+}
+
+void Connection::on_peer_readable(uint64_t gen, const boost::system::error_code& ec) {
+  if (gen != watch_gen_) return;  // an earlier park's watch
+  watching_ = false;
+  if (ec == asio::error::operation_aborted || closed_ || !parked_) return;
+  if (!ec) {
+    char byte;
+    ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // a pipelined request: stop watching (do not spin on readable data)
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      watch_peer();  // spurious readiness
+      return;
+    }
+  }
+  peer_gone_ = true;  // EOF, reset or another socket error
+  wake_.cancel();
 }
 
 void Connection::fill_request() {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -49,20 +50,26 @@ class ConnSink final : public Responder::Sink {
  public:
   ConnSink(std::weak_ptr<Connection> conn, std::shared_ptr<Hub> hub)
       : conn_(std::move(conn)), hub_(std::move(hub)) {}
-  void deliver(Response r) override;
+  void deliver(Response r) override;  // also drops the abandon handler of the request
+  void set_abandon_handler(std::function<void()> fn) override;
 
   // Connection side (its strand). take() returns the stored response or nullopt; when nullopt it
   // also marks the connection as waiting so a later deliver() wakes it.
   std::optional<Response> take_or_wait();
-  void close();  // the connection is gone: later deliver() is a no-op
+  // The client went away (or the server force-closed) while the request was unanswered: unless a
+  // response is already stored, marks the sink closed and runs the abandon handler (outside mu_).
+  // Returns false if a response was stored (or the sink was closed) first.
+  bool abandon();
+  void close();  // the connection is gone: later deliver() is a no-op; drops the handler unrun
 
  private:
   std::weak_ptr<Connection> conn_;
   std::shared_ptr<Hub> hub_;
   std::mutex mu_;
-  std::optional<Response> resp_;  // guarded by mu_
-  bool waiting_ = false;          // guarded by mu_
-  bool closed_ = false;           // guarded by mu_
+  std::optional<Response> resp_;      // guarded by mu_
+  std::function<void()> on_abandon_;  // guarded by mu_; for the current request only
+  bool waiting_ = false;              // guarded by mu_
+  bool closed_ = false;               // guarded by mu_
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -79,6 +86,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   enum class State { kIdle, kReading, kHandling, kWriting };
   asio::awaitable<void> serve();
+  // Long-poll: suspends until the response arrives, watching the socket meanwhile. nullopt: the
+  // client went away first (the sink's abandon handler has run); nobody is left to answer.
+  asio::awaitable<std::optional<Response>> await_response();
+  void watch_peer();  // one async_wait(wait_read) on the socket
+  void on_peer_readable(uint64_t gen, const boost::system::error_code& ec);
   asio::awaitable<bool> write_response(const Response& resp, bool head_only, bool keep_alive,
                                        unsigned version);
   asio::awaitable<void> write_error_and_close(int status, std::string_view code,
@@ -100,6 +112,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool forced_ = false;
   bool closed_ = false;
   bool reject_ = false;
+  // Long-poll peer watch (await_response): parked_ while suspended; watching_ while an async_wait
+  // is outstanding; watch_gen_ invalidates completions of earlier watches; peer_gone_ = EOF/reset.
+  bool parked_ = false;
+  bool watching_ = false;
+  bool peer_gone_ = false;
+  uint64_t watch_gen_ = 0;
   State state_ = State::kIdle;
   boost::beast::flat_buffer buffer_;  // reused across requests on this connection
   std::optional<http::request_parser<http::string_body>> parser_;

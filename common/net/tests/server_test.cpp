@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <csignal>
 #include <mutex>
@@ -23,6 +25,7 @@ namespace {
 struct Parked {
   std::mutex mu;
   std::vector<Responder> waiting;  // guarded by mu
+  std::atomic<int> abandoned{0};   // on_abandoned callbacks of /wait requests
   size_t count() {
     std::lock_guard<std::mutex> lk(mu);
     return waiting.size();
@@ -46,6 +49,7 @@ Router make_router(Parked& parked) {
         [](Request& req) { return Response::text(200, req.param("p")); });
   r.add(Method::kGet, "/throw", [](Request&) -> Response { throw std::runtime_error("kaput"); });
   r.add_async(Method::kGet, "/wait", [&parked](Request&, Responder out) {
+    out.on_abandoned([&parked] { ++parked.abandoned; });
     std::lock_guard<std::mutex> lk(parked.mu);
     parked.waiting.push_back(std::move(out));
   });
@@ -208,6 +212,74 @@ TEST_CASE("server: responder sent after the client disconnected is a no-op", "[u
   CHECK(client.get("/healthz")->status == 200);
 }
 
+TEST_CASE("server: a long-poll client that disconnects fires on_abandoned once", "[unit][server]") {
+  Parked parked;
+  RunningServer rs(make_router(parked));
+  RawSocket raw(rs.port());
+  REQUIRE(raw.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(wait_until([&] { return parked.count() == 1; }));
+  std::this_thread::sleep_for(20ms);
+  CHECK(parked.abandoned.load() == 0);
+  raw.close();
+  CHECK(wait_until([&] { return parked.abandoned.load() == 1; }, 1s));
+  CHECK(parked.release(Response::text(200, "nobody")) == 1);  // harmless
+  HttpClient client("127.0.0.1", rs.port());
+  auto m = client.get("/metrics");
+  REQUIRE(m.is_ok());
+  CHECK(m->body.find("http_requests_total{method=\"GET\",code=\"499\"} 1") != std::string::npos);
+  CHECK(parked.abandoned.load() == 1);
+}
+
+TEST_CASE("server: an answered long-poll never fires on_abandoned", "[unit][server]") {
+  Parked parked;
+  RunningServer rs(make_router(parked));
+  {
+    RawSocket raw(rs.port());
+    REQUIRE(raw.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(wait_until([&] { return parked.count() == 1; }));
+    parked.release(Response::text(200, "answered"));
+    std::string got = raw.read_all(300ms);
+    CHECK(got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(got.find("answered") != std::string::npos);
+    // Same connection, next request: the old watch must not disturb it.
+    REQUIRE(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK(raw.read_all(300ms).find("{\"status\":\"ok\"}") != std::string::npos);
+  }  // closes after the answer
+  std::this_thread::sleep_for(100ms);
+  CHECK(parked.abandoned.load() == 0);
+}
+
+TEST_CASE("server: a pipelined request while parked does not abandon the long-poll",
+          "[unit][server]") {
+  Parked parked;
+  RunningServer rs(make_router(parked));
+  RawSocket raw(rs.port());
+  REQUIRE(raw.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(wait_until([&] { return parked.count() == 1; }));
+  REQUIRE(
+      raw.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+               "Connection: close\r\n\r\nsecond"));
+  auto cpu = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  };
+  double cpu0 = cpu();
+  std::this_thread::sleep_for(200ms);
+  CHECK(cpu() - cpu0 < 50.0);  // the watch stopped instead of spinning on the readable socket
+  CHECK(parked.abandoned.load() == 0);
+  CHECK(parked.release(Response::text(200, "first")) == 1);
+  std::string got = raw.read_all(3s);
+  auto first = got.find("\r\n\r\nfirst");
+  auto second = got.find("\r\n\r\nsecond");
+  CHECK(first != std::string::npos);
+  CHECK(second != std::string::npos);
+  CHECK(first < second);
+  CHECK(raw.eof());
+  CHECK(parked.abandoned.load() == 0);
+}
+
 TEST_CASE("server: partial request times out with 408", "[unit][server]") {
   Parked parked;
   RunningServer rs(make_router(parked), ServerOptions{.read_timeout = 200ms});
@@ -330,6 +402,7 @@ TEST_CASE("server: stop() with a pending long-poll returns from run()", "[unit][
   waiter.join();
   REQUIRE(waited.is_ok());
   CHECK(waited->status == 503);
+  CHECK(parked.abandoned.load() == 1);  // the force-close told the handler too
   // The Responder outlived the server: sending must be harmless.
   CHECK(parked.release(Response::text(200, "after")) == 1);
 }

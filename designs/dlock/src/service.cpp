@@ -31,11 +31,20 @@ LockService::LockService(LockCore& core, const Clock& clock, metrics::Registry& 
                                      {{"result", "error"}})),
       grants_to_waiters_(metrics.counter("dlock_grants_to_waiters_total",
                                          "Grants delivered to queued (long-poll) acquires")),
+      waiters_abandoned_(
+          metrics.counter("dlock_waiters_abandoned_total",
+                          "Queued (long-poll) acquires dropped because their client disconnected")),
       handoff_seconds_(metrics.histogram(
           "dlock_handoff_seconds",
-          "From the release/revoke/expiry that freed a lock to the waiter's grant being sent")) {}
+          "From the release/revoke/expiry that freed a lock to the waiter's grant being sent")) {
+  gate_->service = this;  // nobody else sees the gate yet
+}
 
 LockService::~LockService() {
+  {
+    std::lock_guard gate(gate_->mu);
+    gate_->service = nullptr;
+  }
   shutdown();
 }
 
@@ -80,6 +89,37 @@ LockService::Parked LockService::unpark_locked(std::unordered_map<WaiterId, Park
   parked_.erase(it);
   parked_by_key_.erase(p.key);
   return p;
+}
+
+std::function<void()> LockService::abandon_callback(WaiterId waiter) const {
+  return [gate = gate_, waiter] {
+    std::lock_guard lock(gate->mu);
+    if (gate->service != nullptr) gate->service->on_waiter_abandoned(waiter);
+  };
+}
+
+void LockService::on_waiter_abandoned(WaiterId waiter) {
+  Outbox out;
+  {
+    std::lock_guard lock(core_mu_);
+    // Gone already: answered, superseded or shut down (waiter ids are never reused).
+    auto it = parked_.find(waiter);
+    if (it == parked_.end()) return;
+    TimePoint start = clock_.now();
+    Parked p = unpark_locked(it);
+    core_.cancel_wait(waiter);
+    if (p.own_lease) (void)core_.revoke_lease(*p.own_lease);
+    waiters_abandoned_.inc();
+    // Nobody receives this (the Responder is a no-op now); sending releases it outside the mutex.
+    out.responses.push_back(
+        {std::move(p.responder),
+         net::Response::error(499, "client_closed", "the client disconnected while waiting"),
+         false,
+         {}});
+    // Cancelling may unblock the waiters behind it (e.g. a big semaphore request at the head).
+    after_core_call_locked(out, start);
+  }
+  flush(out);
 }
 
 void LockService::drain_events_locked(Outbox& out, TimePoint op_start) {

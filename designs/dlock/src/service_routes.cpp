@@ -153,6 +153,8 @@ struct LockService::Routes {
           resp = net::Response::error(503, "unavailable", "server is shutting down");
         } else {
           s.acquire_queued_.inc();
+          // Fires (on an I/O thread, needing core_mu_) only after this handler has returned.
+          responder.on_abandoned(s.abandon_callback(outcome->waiter));
           std::string key = parked_key(kind, ar.lease_id, ar.name);
           s.parked_by_key_[key] = outcome->waiter;
           s.parked_.emplace(outcome->waiter, Parked{std::move(responder), kind, ar.limit, own_lease,

@@ -20,6 +20,9 @@ class Responder {
    public:
     virtual ~Sink() = default;
     virtual void deliver(Response r) = 0;  // thread-safe, called at most once
+    // Stores the handler for Responder::on_abandoned (replacing an earlier one). Default: the
+    // sink never reports abandonment and drops fn.
+    virtual void set_abandon_handler(std::function<void()> fn) { (void)fn; }
   };
   Responder() = default;
   explicit Responder(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {}
@@ -31,6 +34,15 @@ class Responder {
 
   void send(Response r);  // at most once
   bool pending() const { return sink_ != nullptr; }
+
+  // fn is called at most once, on a server I/O thread, if the client disconnects (or the server
+  // force-closes the connection) before a response was sent; never once send() has delivered (a
+  // send() racing with the disconnect either wins, and fn never runs, or is dropped). fn must not
+  // block. After it, send() is a harmless no-op. Register from the handler, before it returns: on
+  // a connection that is already gone, or after send(), registering does nothing.
+  void on_abandoned(std::function<void()> fn) {
+    if (sink_) sink_->set_abandon_handler(std::move(fn));
+  }
 
  private:
   std::shared_ptr<Sink> sink_;

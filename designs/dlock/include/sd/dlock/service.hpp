@@ -10,6 +10,9 @@
 // callback) the service drains core.take_events() and answers the parked Responders: granted ->
 // 200, wait timed out -> 409 "locked", lease gone -> 404 "lease_not_found". One timer is kept
 // armed at (or before) core.next_deadline(); its callback calls core.tick(). Nothing polls.
+// A parked request whose client disconnects (net::Responder::on_abandoned) leaves the queue at
+// once: its wait is cancelled, a ttl_ms-shortcut lease it created is revoked, and waiters it was
+// blocking are granted -- so a vanished client is never granted a lock nobody will learn about.
 
 #include <chrono>
 #include <functional>
@@ -87,6 +90,10 @@ class LockService {
   static std::string parked_key(Kind kind, const LeaseId& lease, const std::string& name);
   // Removes a parked entry (both indexes) and returns it.
   Parked unpark_locked(std::unordered_map<WaiterId, Parked>::iterator it);
+  // The callback registered with a parked waiter's Responder::on_abandoned.
+  std::function<void()> abandon_callback(WaiterId waiter) const;
+  // The client of a parked waiter went away: drop the waiter as if it had never queued.
+  void on_waiter_abandoned(WaiterId waiter);
 
   // All *_locked functions require core_mu_.
   // Drains core events into `out`; revokes shortcut leases of waiters that were not granted.
@@ -114,7 +121,16 @@ class LockService {
   metrics::Counter& acquire_locked_;
   metrics::Counter& acquire_error_;
   metrics::Counter& grants_to_waiters_;
+  metrics::Counter& waiters_abandoned_;
   metrics::Histogram& handoff_seconds_;
+
+  // Abandon callbacks are run by the server and may outlive the service: they reach it only
+  // through this gate, which ~LockService closes (waiting out a callback that is running).
+  struct AbandonGate {
+    std::mutex mu;
+    LockService* service = nullptr;  // guarded by mu
+  };
+  std::shared_ptr<AbandonGate> gate_ = std::make_shared<AbandonGate>();
 
   mutable std::mutex core_mu_;  // guards core_ (every call) and everything below
   std::unordered_map<WaiterId, Parked> parked_;

@@ -1,0 +1,221 @@
+#pragma once
+// Shared by the LockService unit tests: the Router is driven directly (no sockets) with a
+// capturing Responder sink, a FakeClock and a manual timer queue, so long-poll wakeups and
+// timeouts are deterministic.
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sd/base/clock.hpp"
+#include "sd/base/ids.hpp"
+#include "sd/dlock/core.hpp"
+#include "sd/dlock/service.hpp"
+#include "sd/dlock/store.hpp"
+#include "sd/metrics/metrics.hpp"
+#include "sd/net/router.hpp"
+
+namespace service_test {
+
+using nlohmann::json;
+using sd::net::Method;
+using namespace std::chrono_literals;
+
+// A reply slot filled by the Responder's sink.
+struct Reply {
+  std::mutex mu;
+  bool done = false;
+  sd::net::Response response;
+  bool abandoned = false;
+  std::function<void()> on_abandon;  // registered through Responder::on_abandoned
+
+  // The client goes away (as the server's ConnSink does it): runs the abandon handler unless
+  // answered already; later responses are dropped. Returns false if already answered.
+  bool abandon() {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(mu);
+      if (done || abandoned) return false;
+      abandoned = true;
+      fn.swap(on_abandon);
+    }
+    if (fn) fn();
+    return true;
+  }
+  bool has_abandon_handler() {
+    std::lock_guard lock(mu);
+    return static_cast<bool>(on_abandon);
+  }
+
+  bool ready() {
+    std::lock_guard lock(mu);
+    return done;
+  }
+  int status() {
+    std::lock_guard lock(mu);
+    REQUIRE(done);
+    return response.status;
+  }
+  json body() {
+    std::lock_guard lock(mu);
+    REQUIRE(done);
+    json j = json::parse(response.body, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    return j;
+  }
+};
+
+class CaptureSink final : public sd::net::Responder::Sink {
+ public:
+  explicit CaptureSink(std::shared_ptr<Reply> r) : reply_(std::move(r)) {}
+  void deliver(sd::net::Response r) override {
+    std::function<void()> dropped;
+    std::lock_guard lock(reply_->mu);
+    if (reply_->abandoned) return;  // like the server: a no-op once the client is gone
+    REQUIRE_FALSE(reply_->done);
+    reply_->response = std::move(r);
+    reply_->done = true;
+    dropped.swap(reply_->on_abandon);
+  }
+  void set_abandon_handler(std::function<void()> fn) override {
+    std::lock_guard lock(reply_->mu);
+    if (!reply_->done && !reply_->abandoned) reply_->on_abandon.swap(fn);
+  }
+
+ private:
+  std::shared_ptr<Reply> reply_;
+};
+
+// Timers that fire only when the test advances the fake clock.
+class ManualTimers {
+ public:
+  explicit ManualTimers(sd::FakeClock& clock) : clock_(clock) {}
+
+  struct Flag final : sd::net::TimerHandle::Impl {
+    bool cancelled = false;
+    void cancel() override { cancelled = true; }
+  };
+  struct Entry {
+    sd::TimePoint due;
+    std::function<void()> fn;
+    std::shared_ptr<Flag> flag;
+  };
+
+  sd::net::TimerHandle schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto flag = std::make_shared<Flag>();
+    entries_.push_back({clock_.now() + delay, std::move(fn), flag});
+    ++scheduled_;
+    return sd::net::TimerHandle(flag);
+  }
+
+  // Advances the clock in 1 ms steps, firing due timers (like a real event loop would).
+  void advance(std::chrono::milliseconds d) {
+    for (auto i = 0ms; i < d; i += 1ms) {
+      clock_.advance(1ms);
+      fire_due();
+    }
+  }
+
+  void fire_due() {
+    for (bool fired = true; fired;) {
+      fired = false;
+      for (size_t i = 0; i < entries_.size(); ++i) {
+        if (entries_[i].due > clock_.now()) continue;
+        Entry e = std::move(entries_[i]);
+        entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+        if (!e.flag->cancelled) e.fn();  // may schedule more; restart the scan
+        fired = true;
+        break;
+      }
+    }
+  }
+
+  size_t live() const {
+    size_t n = 0;
+    for (const auto& e : entries_) n += e.flag->cancelled ? 0 : 1;
+    return n;
+  }
+  size_t scheduled() const { return scheduled_; }
+
+ private:
+  sd::FakeClock& clock_;
+  std::vector<Entry> entries_;
+  size_t scheduled_ = 0;
+};
+
+struct Fixture {
+  sd::FakeClock clock;
+  sd::SeededIdGenerator ids{42};
+  std::unique_ptr<sd::dlock::Store> store = sd::dlock::make_memory_store();
+  sd::dlock::LockCore core{*store, clock, ids, {}};
+  sd::metrics::Registry registry;
+  ManualTimers timers{clock};
+  std::unique_ptr<sd::dlock::LockService> service;
+  sd::net::Router router;
+
+  Fixture() {
+    REQUIRE(core.recover().is_ok());
+    service = std::make_unique<sd::dlock::LockService>(
+        core, clock, registry, [this](std::chrono::milliseconds d, std::function<void()> fn) {
+          return timers.schedule(d, std::move(fn));
+        });
+    service->register_routes(router);
+  }
+
+  std::shared_ptr<Reply> send(Method m, const std::string& target, const std::string& body = "") {
+    auto reply = std::make_shared<Reply>();
+    sd::net::Request req;
+    req.method = m;
+    req.target = target;
+    req.body = body;
+    router.dispatch(req, sd::net::Responder(std::make_shared<CaptureSink>(reply)));
+    return reply;
+  }
+  // A request that must be answered synchronously.
+  std::shared_ptr<Reply> call(Method m, const std::string& target, const std::string& body = "") {
+    auto r = send(m, target, body);
+    REQUIRE(r->ready());
+    return r;
+  }
+  std::shared_ptr<Reply> post(const std::string& target, const json& body) {
+    return call(Method::kPost, target, body.dump());
+  }
+
+  std::string lease(long long ttl_ms = 10'000) {
+    auto r = post("/v1/leases", {{"ttl_ms", ttl_ms}});
+    REQUIRE(r->status() == 201);
+    return r->body()["lease_id"].get<std::string>();
+  }
+  json acquire(const std::string& name, const std::string& lease_id, int expect = 200,
+               const std::string& mode = "exclusive") {
+    auto r = post("/v1/locks/" + name + "/acquire", {{"lease_id", lease_id}, {"mode", mode}});
+    REQUIRE(r->status() == expect);
+    return r->body();
+  }
+  json describe(const std::string& name) {
+    auto r = call(Method::kGet, "/v1/locks/" + name);
+    REQUIRE(r->status() == 200);
+    return r->body();
+  }
+};
+
+inline void require_error(const std::shared_ptr<Reply>& r, int status,
+                          const std::string& code = "") {
+  INFO("body: " << r->response.body);
+  REQUIRE(r->status() == status);
+  json b = r->body();
+  REQUIRE(b.is_object());
+  REQUIRE(b.contains("error"));
+  REQUIRE(b["error"].is_string());
+  REQUIRE(b.contains("message"));
+  REQUIRE(b["message"].is_string());
+  if (!code.empty()) REQUIRE(b["error"] == code);
+}
+
+}  // namespace service_test
