@@ -1,0 +1,131 @@
+"""The benchmark scenarios (issue 3) as data: which systems, which sd-load workload and flags,
+which concurrency levels, which ratios to report and which targets to judge.
+
+Pure: no processes here, so report rendering and its tests can use the same definitions.
+"""
+
+LOCK_SYSTEMS = ["dlockd-memory", "dlockd-sqlite", "redis", "etcd", "etcd-3node"]
+LOCK_WORKLOAD = {"dlockd-memory": "dlock-cycle", "dlockd-sqlite": "dlock-cycle",
+                 "redis": "redis-lock-cycle", "etcd": "etcd-lock-cycle",
+                 "etcd-3node": "etcd-lock-cycle"}
+
+LABELS = {
+    "sd-hello": "sd-hello",
+    "nginx": "nginx",
+    "dlockd-memory": "dlockd (memory)",
+    "dlockd-sqlite": "dlockd (SQLite)",
+    "redis": "Redis",
+    "etcd": "etcd 1 node",
+    "etcd-3node": "etcd 3 nodes",
+}
+
+# Ratios are ours / peer for throughput (higher is better for ours).
+LOCK_RATIOS = [("dlockd-memory", "redis"), ("dlockd-sqlite", "redis"),
+               ("dlockd-memory", "etcd"), ("dlockd-sqlite", "etcd"),
+               ("dlockd-memory", "etcd-3node"), ("dlockd-sqlite", "etcd-3node")]
+
+
+def _lock_args(contended):
+    def args(system):
+        a = ["--dist", "hot" if contended else "distinct"]
+        if contended:
+            a += ["--wait-ms", "5000"] if system.startswith("dlockd") else ["--retry-ms", "50"]
+        return a
+    return args
+
+
+SCENARIOS = [
+    {
+        "id": "http",
+        "short": "HTTP",
+        "design": "core",
+        "title": "HTTP core: trivial JSON endpoint (GET → 200 {\"ok\":true})",
+        "what": "sd-hello (`common/net` HttpServer, 1 I/O thread) vs nginx `return 200` "
+                "(1 worker), keep-alive, closed loop.",
+        "systems": ["sd-hello", "nginx"],
+        "workload": {"sd-hello": "http-get", "nginx": "http-get"},
+        "args": lambda system: ["--path", "/hello"],
+        "concurrency": [16, 64, 256],
+        "quick_concurrency": [16, 256],
+        "kind": "throughput",
+        "ratios": [("sd-hello", "nginx")],
+    },
+    {
+        "id": "lock-uncontended",
+        "short": "uncontended",
+        "design": "dlock",
+        "title": "Lock cycles, uncontended (acquire + release, a distinct name per client)",
+        "what": "`--dist distinct`: client i cycles its own lock name. dlockd: POST acquire + "
+                "release on a lease; Redis: SET NX PX + Lua compare-and-delete; etcd: lease, txn "
+                "on create_revision == 0 + put, deleterange.",
+        "systems": LOCK_SYSTEMS,
+        "workload": LOCK_WORKLOAD,
+        "args": _lock_args(False),
+        "concurrency": [1, 16, 64],
+        "quick_concurrency": [1, 16],
+        "kind": "throughput",
+        "ratios": LOCK_RATIOS,
+    },
+    {
+        "id": "lock-contended",
+        "short": "contended",
+        "design": "dlock",
+        "title": "Lock cycles, contended (every client on one hot name)",
+        "what": "`--dist hot`: all clients cycle the same name. dlockd queues waiters server-side "
+                "(`--wait-ms 5000`, FIFO grant on release); Redis and etcd clients retry every "
+                "50 ms after a failed SET NX / txn (`--retry-ms 50`), the usual client recipe.",
+        "systems": LOCK_SYSTEMS,
+        "workload": LOCK_WORKLOAD,
+        "args": _lock_args(True),
+        "concurrency": [1, 16, 64],
+        "quick_concurrency": [16],
+        "kind": "throughput",
+        "ratios": LOCK_RATIOS,
+    },
+    {
+        "id": "handoff",
+        "short": "handoff",
+        "design": "dlock",
+        "title": "Handoff latency: release → next waiter's grant",
+        "what": "One pair of clients per key (`-c 2`): A holds, B waits, A releases; latency is "
+                "from A's release sent to B's grant received. dlockd: B long-polls acquire; Redis: "
+                "B polls SET NX every 50 ms (`--retry-ms 50`).",
+        "systems": ["dlockd-memory", "dlockd-sqlite", "redis"],
+        "workload": {"dlockd-memory": "dlock-handoff", "dlockd-sqlite": "dlock-handoff",
+                     "redis": "redis-handoff"},
+        "args": lambda system: ["--retry-ms", "50"] if system == "redis" else [],
+        "concurrency": [2],
+        "quick_concurrency": [2],
+        "duration_factor": 2.0,  # few samples per second for the polling client
+        "kind": "latency",
+        "ratios": [("dlockd-memory", "redis"), ("dlockd-sqlite", "redis")],
+    },
+]
+
+# Targets from issue 3. kind "ratio": ours/peer throughput at `concurrency` must be >= value;
+# kind "p99": p99 latency in µs must be <= value.
+TARGETS = [
+    {"text": "dlockd lock cycles ≥ 1.0× Redis at 16 clients", "kind": "ratio",
+     "pairs": [("dlockd-memory", "redis"), ("dlockd-sqlite", "redis")], "value": 1.0,
+     "scenarios": ["lock-uncontended", "lock-contended"], "concurrency": 16},
+    {"text": "dlockd lock cycles ≥ 10× etcd at 16 clients", "kind": "ratio",
+     "pairs": [("dlockd-memory", "etcd"), ("dlockd-sqlite", "etcd"),
+               ("dlockd-memory", "etcd-3node"), ("dlockd-sqlite", "etcd-3node")], "value": 10.0,
+     "scenarios": ["lock-uncontended", "lock-contended"], "concurrency": 16},
+    {"text": "HTTP core ≥ 0.9× nginx", "kind": "ratio", "pairs": [("sd-hello", "nginx")],
+     "value": 0.9, "scenarios": ["http"], "concurrency": None},
+    {"text": "handoff p99 ≤ 1 ms", "kind": "p99", "systems": ["dlockd-memory", "dlockd-sqlite"],
+     "value": 1000.0, "scenarios": ["handoff"]},
+]
+
+
+def select(designs):
+    """Scenarios for the given designs (empty: all)."""
+    return [s for s in SCENARIOS if not designs or s["design"] in designs]
+
+
+def scenario(sid):
+    for s in SCENARIOS:
+        if s["id"] == sid:
+            return s
+    raise KeyError(sid)

@@ -1,0 +1,39 @@
+#pragma once
+// Private to sd_loadgen: one builder per built-in workload (one file each, so each protocol can be
+// checked on its own) and small helpers they share.
+#include <string>
+
+#include "sd/loadgen/workload.hpp"
+
+namespace sd::loadgen::wl {
+
+WorkloadSpec http_get(const WorkloadOptions& o);
+WorkloadSpec dlock_cycle(const WorkloadOptions& o);
+WorkloadSpec dlock_handoff(const WorkloadOptions& o);
+WorkloadSpec redis_ping(const WorkloadOptions& o);
+WorkloadSpec redis_lock_cycle(const WorkloadOptions& o);
+WorkloadSpec redis_handoff(const WorkloadOptions& o);
+WorkloadSpec etcd_lock_cycle(const WorkloadOptions& o);
+
+// "POST /x: HTTP 500 {body...}" — bodies are truncated so samples stay readable.
+std::string http_error(std::string_view what, const Reply& r);
+
+inline Call http_call(net::Method m, std::string target, std::string body = {}) {
+  Call c;
+  c.method = m;
+  c.target = std::move(target);
+  c.body = std::move(body);
+  return c;
+}
+
+inline Call resp_call(std::vector<std::string> args) {
+  Call c;
+  c.args = std::move(args);
+  return c;
+}
+
+// A per-op unique lock value "sdload-<conn>-<seq>" (unique within a run; a leftover key from an
+// earlier run blocks NX rather than matching, so reuse across runs is harmless).
+std::string unique_token(const StepContext& ctx);
+
+}  // namespace sd::loadgen::wl
