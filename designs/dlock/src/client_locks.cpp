@@ -5,25 +5,6 @@
 namespace sd::dlock {
 namespace {
 
-Status session_not_alive(const Session& s) {
-  Status why = s.lost_reason();
-  return Status(Code::kFailedPrecondition,
-                "session is not alive" + (why.is_ok() ? std::string() : ": " + why.to_string()));
-}
-
-AcquireRequest make_request(const Session& s, Kind kind, const std::string& name, Mode mode,
-                            uint32_t limit, uint32_t permits, Duration wait) {
-  AcquireRequest req;
-  req.kind = kind;
-  req.name = name;
-  req.lease_id = s.lease_id();
-  req.mode = mode;
-  req.limit = limit;
-  req.permits = permits;
-  req.wait = wait.count() > 0 ? wait : Duration{0};
-  return req;
-}
-
 // After an unlock attempt: whether our local "held" state is over. Transport errors leave it
 // (the caller may retry the unlock); the engine saying we are not the holder ends it.
 bool release_settled(const Status& s) {
@@ -31,6 +12,36 @@ bool release_settled(const Status& s) {
 }
 
 }  // namespace
+
+// --- Session: the path every lock class takes
+// ------------------------------------------------------
+
+Result<Token> Session::acquire_on_lease(Kind kind, const std::string& name, Mode mode,
+                                        uint32_t limit, uint32_t permits, Duration wait) {
+  if (!alive()) {
+    Status why = lost_reason();
+    return Status(Code::kFailedPrecondition,
+                  "session is not alive" + (why.is_ok() ? std::string() : ": " + why.to_string()));
+  }
+  AcquireRequest req;
+  req.kind = kind;
+  req.name = name;
+  req.lease_id = lease_id();
+  req.mode = mode;
+  req.limit = limit;
+  req.permits = permits;
+  req.wait = wait.count() > 0 ? wait : Duration{0};
+  auto r = backend().acquire(req);
+  if (!r) {
+    if (r.status().code() == Code::kNotFound) lease_gone(r.status());
+    return r.status();
+  }
+  return r->token;
+}
+
+Status Session::release_on_lease(Kind kind, const std::string& name, Token token) {
+  return backend().release(kind, name, lease_id(), token);
+}
 
 // --- Mutex ---------------------------------------------------------------------------------------
 
@@ -47,20 +58,14 @@ Result<Token> Mutex::lock(Duration timeout) {
 }
 
 Result<Token> Mutex::acquire(Duration wait) {
-  if (!session_->alive()) return session_not_alive(*session_);
-  auto r = session_->backend().acquire(
-      make_request(*session_, Kind::kLock, name_, Mode::kExclusive, 1, 1, wait));
-  if (!r) {
-    if (r.status().code() == Code::kNotFound) session_->lease_gone(r.status());
-    return r.status();
-  }
-  token_ = r->token;
-  return r->token;
+  auto t = session_->acquire_on_lease(Kind::kLock, name_, Mode::kExclusive, 1, 1, wait);
+  if (t) token_ = *t;
+  return t;
 }
 
 Status Mutex::unlock() {
   if (!token_) return conflict("not_holder: " + name_ + " is not held by this Mutex");
-  Status s = session_->backend().release(Kind::kLock, name_, session_->lease_id(), *token_);
+  Status s = session_->release_on_lease(Kind::kLock, name_, *token_);
   if (release_settled(s)) token_.reset();
   return s;
 }
@@ -91,25 +96,21 @@ Result<Token> SharedMutex::lock_shared(Duration timeout) {
 }
 
 Result<Token> SharedMutex::acquire(Mode mode, Duration wait) {
-  if (!session_->alive()) return session_not_alive(*session_);
   if (token_ && mode_ && *mode_ != mode) {
     return conflict("already held in " + std::string(mode_name(*mode_)) +
                     " mode; unlock() before changing mode");
   }
-  auto r =
-      session_->backend().acquire(make_request(*session_, Kind::kLock, name_, mode, 1, 1, wait));
-  if (!r) {
-    if (r.status().code() == Code::kNotFound) session_->lease_gone(r.status());
-    return r.status();
+  auto t = session_->acquire_on_lease(Kind::kLock, name_, mode, 1, 1, wait);
+  if (t) {
+    token_ = *t;
+    mode_ = mode;
   }
-  token_ = r->token;
-  mode_ = mode;
-  return r->token;
+  return t;
 }
 
 Status SharedMutex::unlock() {
   if (!token_) return conflict("not_holder: " + name_ + " is not held by this SharedMutex");
-  Status s = session_->backend().release(Kind::kLock, name_, session_->lease_id(), *token_);
+  Status s = session_->release_on_lease(Kind::kLock, name_, *token_);
   if (release_settled(s)) {
     token_.reset();
     mode_.reset();
@@ -141,20 +142,15 @@ Result<Token> Semaphore::acquire(Duration timeout) {
 }
 
 Result<Token> Semaphore::acquire_for(Duration wait) {
-  if (!session_->alive()) return session_not_alive(*session_);
-  auto r = session_->backend().acquire(
-      make_request(*session_, Kind::kSemaphore, name_, Mode::kShared, limit_, permits_, wait));
-  if (!r) {
-    if (r.status().code() == Code::kNotFound) session_->lease_gone(r.status());
-    return r.status();
-  }
-  token_ = r->token;
-  return r->token;
+  auto t =
+      session_->acquire_on_lease(Kind::kSemaphore, name_, Mode::kShared, limit_, permits_, wait);
+  if (t) token_ = *t;
+  return t;
 }
 
 Status Semaphore::release() {
   if (!token_) return conflict("not_holder: semaphore " + name_ + " is not held");
-  Status s = session_->backend().release(Kind::kSemaphore, name_, session_->lease_id(), *token_);
+  Status s = session_->release_on_lease(Kind::kSemaphore, name_, *token_);
   if (release_settled(s)) token_.reset();
   return s;
 }

@@ -60,6 +60,11 @@ class Session {
   friend class SharedMutex;
   friend class Semaphore;
   void lease_gone(const Status& why);  // the engine said the lease no longer exists
+  // The lock classes' one path to the engine: checks alive(), fills in this lease, and marks the
+  // session lost when the engine says the lease is gone.
+  Result<Token> acquire_on_lease(Kind kind, const std::string& name, Mode mode, uint32_t limit,
+                                 uint32_t permits, Duration wait);
+  Status release_on_lease(Kind kind, const std::string& name, Token token);
   struct Impl;
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
