@@ -19,4 +19,4 @@ sd_add_test(NAME dlock_client_tests
     tests/client_test.cpp
     tests/client_uri_test.cpp
     tests/client_session_test.cpp
-  DEPS sd::dlock)
+  DEPS sd::dlock sd::testing)

@@ -143,7 +143,7 @@ Status LockCore::State::recover() {
   reserved = top;  // the next grant reserves a fresh block above everything ever issued
   recovered = true;
   SD_LOG(kDebug) << "dlock: recovered " << leases.size() << " leases, " << hold_count
-                << " holds from " << store.describe() << "; tokens resume above " << top;
+                 << " holds from " << store.describe() << "; tokens resume above " << top;
   return Status::ok();
 }
 

@@ -6,22 +6,14 @@
 #include <catch2/catch.hpp>
 
 #include "sd/dlock/client.hpp"
+#include "sd/testing/testing.hpp"
 
 using namespace sd;
 using namespace sd::dlock;
 using namespace std::chrono_literals;
+using sd::testing::eventually;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
 
 // Wraps a backend; keepalive can be made to fail with kUnavailable (a partitioned server).
 class FlakyBackend final : public Backend {

@@ -7,10 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include "sd/dlock/client.hpp"
+#include "sd/testing/testing.hpp"
 
 using namespace sd;
 using namespace sd::dlock;
 using namespace std::chrono_literals;
+using sd::testing::eventually;
 
 namespace {
 
@@ -26,17 +28,6 @@ std::shared_ptr<Session> new_session(const std::shared_ptr<Backend>& b, Duration
   auto s = Session::create(b, o);
   REQUIRE(s.is_ok());
   return *s;
-}
-
-// Polls until pred() or timeout.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
 }
 
 size_t waiters(Backend& b, const std::string& name) {

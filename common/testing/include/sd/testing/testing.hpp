@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sd/base/status.hpp"
@@ -68,6 +69,18 @@ class Process {
   bool group_ = false;
   std::optional<int> exit_code_;
 };
+
+// Polls pred() every 2 ms until it holds or timeout passes; returns its last value. For waiting on
+// something another thread or process does (real time), never for TTL logic (use FakeClock).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
 
 // Reads a whole file ("" if missing).
 std::string read_file(const std::string& path);
