@@ -6,11 +6,7 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec dlock_cycle(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "dlock-cycle";
-  w.protocol = Protocol::kHttp;
-  w.default_port = 7401;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  WorkloadSpec w = base_spec("dlock-cycle", Protocol::kHttp, 7401, o);
   w.setup.push_back(dlock::create_lease(o.lease_ttl_ms));
   w.op.push_back(dlock::acquire(o.wait_ms, Outcome::kNext));
   w.op.push_back(dlock::release());

@@ -7,11 +7,7 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec dlock_handoff(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "dlock-handoff";
-  w.protocol = Protocol::kHttp;
-  w.default_port = 7401;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  WorkloadSpec w = base_spec("dlock-handoff", Protocol::kHttp, 7401, o);
   w.setup.push_back(dlock::create_lease(o.lease_ttl_ms));
   w.teardown.push_back(dlock::delete_lease());
   HandoffSpec h;

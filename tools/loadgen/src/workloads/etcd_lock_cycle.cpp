@@ -25,13 +25,8 @@ bool succeeded(const std::string& body) {
 }  // namespace
 
 WorkloadSpec etcd_lock_cycle(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "etcd-lock-cycle";
-  w.protocol = Protocol::kHttp;
-  w.default_port = 2379;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
-  w.retry_on_conflict = o.retry_ms > 0;
-  w.retry_interval = std::chrono::milliseconds(o.retry_ms);
+  WorkloadSpec w =
+      base_spec("etcd-lock-cycle", Protocol::kHttp, 2379, o, /*polls_on_conflict=*/true);
   int64_t ttl_s = (o.lease_ttl_ms + 999) / 1000;
 
   w.setup.push_back(Step{"lease-grant",

@@ -4,11 +4,7 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec http_get(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "http-get";
-  w.protocol = Protocol::kHttp;
-  w.default_port = 80;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  WorkloadSpec w = base_spec("http-get", Protocol::kHttp, 80, o);
   std::string path = o.path;
   w.op.push_back(Step{"get", [path](StepContext&) { return http_call(net::Method::kGet, path); },
                       [path](const Reply& r, StepContext&) {

@@ -5,11 +5,7 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec redis_handoff(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "redis-handoff";
-  w.protocol = Protocol::kResp;
-  w.default_port = 6379;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  WorkloadSpec w = base_spec("redis-handoff", Protocol::kResp, 6379, o);
   w.retry_interval = std::chrono::milliseconds(o.retry_ms > 0 ? o.retry_ms : 50);
   HandoffSpec h;
   h.acquire = redis::set_nx(o.ttl_ms, Outcome::kOk);

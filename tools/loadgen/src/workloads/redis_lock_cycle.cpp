@@ -6,13 +6,8 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec redis_lock_cycle(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "redis-lock-cycle";
-  w.protocol = Protocol::kResp;
-  w.default_port = 6379;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
-  w.retry_on_conflict = o.retry_ms > 0;
-  w.retry_interval = std::chrono::milliseconds(o.retry_ms);
+  WorkloadSpec w =
+      base_spec("redis-lock-cycle", Protocol::kResp, 6379, o, /*polls_on_conflict=*/true);
   w.op.push_back(redis::set_nx(o.ttl_ms, Outcome::kNext));
   w.op.push_back(redis::release());
   return w;

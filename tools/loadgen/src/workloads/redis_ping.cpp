@@ -4,11 +4,7 @@
 namespace sd::loadgen::wl {
 
 WorkloadSpec redis_ping(const WorkloadOptions& o) {
-  WorkloadSpec w;
-  w.name = "redis-ping";
-  w.protocol = Protocol::kResp;
-  w.default_port = 6379;
-  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  WorkloadSpec w = base_spec("redis-ping", Protocol::kResp, 6379, o);
   w.op.push_back(Step{"ping", [](StepContext&) { return resp_call({"PING"}); },
                       [](const Reply& r, StepContext&) {
                         if (r.resp.type == RespValue::Type::kSimple && r.resp.str == "PONG")

@@ -15,6 +15,22 @@ WorkloadSpec redis_lock_cycle(const WorkloadOptions& o);
 WorkloadSpec redis_handoff(const WorkloadOptions& o);
 WorkloadSpec etcd_lock_cycle(const WorkloadOptions& o);
 
+// The fields every builder fills the same way. `polls_on_conflict`: the engine has no server-side
+// wait queue (Redis, etcd), so a conflict is retried every --retry-ms (0 turns retries off).
+inline WorkloadSpec base_spec(std::string name, Protocol protocol, uint16_t default_port,
+                              const WorkloadOptions& o, bool polls_on_conflict = false) {
+  WorkloadSpec w;
+  w.name = std::move(name);
+  w.protocol = protocol;
+  w.default_port = default_port;
+  w.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  if (polls_on_conflict) {
+    w.retry_on_conflict = o.retry_ms > 0;
+    w.retry_interval = std::chrono::milliseconds(o.retry_ms);
+  }
+  return w;
+}
+
 // "POST /x: HTTP 500 {body...}" — bodies are truncated so samples stay readable.
 std::string http_error(std::string_view what, const Reply& r);
 
