@@ -115,8 +115,10 @@ Result<std::shared_ptr<Backend>> open_backend(std::string_view uri, BackendOptio
   const BackendUri& u = *parsed;
   if (u.scheme == "memory" || u.scheme == "sqlite") return open_local_backend(u, options);
   if (u.scheme == "dlockd") return open_http_backend(u, options);
-  return Status(Code::kUnimplemented,
-                u.scheme + ":// backend not available yet (use memory://, sqlite:// or dlockd://)");
+  if (u.scheme == "redis") return open_redis_backend(u, options);
+  if (u.scheme == "redlock") return open_redlock_backend(u, options);
+  if (u.scheme == "etcd") return open_etcd_backend(u, options);
+  return invalid_argument("unknown backend scheme \"" + u.scheme + "\"");
 }
 
 Result<Grant> acquire_chunked(const AcquireRequest& req, Duration max_wait_per_call,

@@ -1,0 +1,2 @@
+// Blocking Redis connection on hiredis.
+#include "redis_conn.hpp"
