@@ -8,7 +8,7 @@ import shlex
 import statistics
 
 import svg
-from scenarios import LABELS, SCENARIOS, TARGETS, scenario
+from scenarios import BOUNDS, LABELS, SCENARIOS, TARGETS, scenario
 
 GEN_BUSY = 0.9  # sd-load cores at or above which the generator may be what limits a run
 PCTS = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
@@ -165,6 +165,42 @@ def evaluate_targets(agg):
     return out
 
 
+def cpu_per_op_us(agg, sid, system, conns):
+    """Server CPU per operation in µs (server cores / ops per s), or None."""
+    s = agg.get((sid, system, conns), {})
+    if not s.get("throughput"):
+        return None
+    return s["server_cores"] / s["throughput"] * 1e6
+
+
+def bounds_table(agg):
+    """For each missed ratio target: ours vs the peer in server CPU per op, and what bounds ours."""
+    rows = []
+    for t in TARGETS:
+        if t["kind"] != "ratio":
+            continue
+        for sid in t["scenarios"]:
+            concs = [t["concurrency"]] if t["concurrency"] else concurrencies(agg, sid)
+            for a, b in t["pairs"]:
+                for c in concs:
+                    r = ratio(agg, sid, a, b, c)
+                    if r is None or r >= t["value"]:
+                        continue
+                    ours, peer = cpu_per_op_us(agg, sid, a, c), cpu_per_op_us(agg, sid, b, c)
+                    cell = lambda v: "–" if v is None else f"{v:.1f} µs"  # noqa: E731
+                    rows.append(f"| {scenario(sid)['short']}, {c} clients: {LABELS[a]} / "
+                                f"{LABELS[b]} | {fmt_ratio(r)} | {cell(ours)} | {cell(peer)} |")
+    if not rows:
+        return ""
+    lines = ["| missed | ratio | server CPU per op, ours | server CPU per op, peer |",
+             "|---|---|---|---|"] + rows + [""]
+    missed = {row.split(": ")[1].split(" / ")[0] for row in rows}
+    for system, note in BOUNDS.items():
+        if LABELS[system] in missed:
+            lines.append(f"- **{LABELS[system]}**: {note}")
+    return "\n".join(lines)
+
+
 def targets_table(agg):
     lines = ["| target | where | measured | verdict |", "|---|---|---|---|"]
     for text, scope, measured, met in evaluate_targets(agg):
@@ -242,6 +278,11 @@ def render_markdown(results, svg_names):
            "## Targets (issue 3)", "",
            "Judged as measured, one row per store, peer and scenario; nothing was tuned to them.",
            "", targets_table(agg), ""]
+    bounds = bounds_table(agg)
+    if bounds:
+        out += ["### What bounds the missed ones", "",
+                "Server CPU per op = the server's CPU time / operations, from the same runs.", "",
+                bounds, ""]
     for sc in SCENARIOS:
         if not concurrencies(agg, sc["id"]):
             continue

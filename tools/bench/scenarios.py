@@ -118,6 +118,28 @@ TARGETS = [
      "value": 1000.0, "scenarios": ["handoff"]},
 ]
 
+# What bounds a system where a target is missed: what the profiles showed (perf -e cpu-clock -g on
+# the server during a 16-client uncontended run, strace -c for syscalls per request). The report
+# puts the run's own measured server CPU per operation next to each note.
+BOUNDS = {
+    "dlockd-memory": (
+        "Server CPU, not the wire: strace -c shows one recvfrom and one sendmsg per request (no "
+        "syscall left to save); perf: ~52% kernel TCP, ~34% dlockd user code (HTTP/1.1 parse and "
+        "serialize, JSON bodies, malloc/free ~6%, nlohmann::json ~5%), ~12% libc. A cycle is two "
+        "HTTP requests with JSON bodies where Redis parses two RESP commands, so dlockd spends more "
+        "CPU per cycle (left), and both share the 2 cores with sd-load, which is itself near one "
+        "full core (⚠ above). Fixed from the profile: no per-connection strand with one I/O "
+        "thread (+4%)."),
+    "dlockd-sqlite": (
+        "Durability: acquire and release are each written through to SQLite (WAL) before the "
+        "reply, two write transactions per cycle. perf: ~61% kernel (WAL pwrite, fcntl byte-range "
+        "locks, TCP), ~16% SQLite, ~15% dlockd. Tried: locking_mode=EXCLUSIVE (no fcntl per "
+        "transaction) — within noise, not kept. Not built yet: group commit (one transaction for "
+        "the requests that arrive together), the known next step. Against etcd, note that etcd "
+        "fsyncs its WAL on every write (power-loss durable), while dlockd's SQLite commits are "
+        "crash-durable (synchronous=NORMAL) and only its token reservations are fsync'd."),
+}
+
 
 def select(designs):
     """Scenarios for the given designs (empty: all)."""

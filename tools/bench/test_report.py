@@ -110,6 +110,22 @@ class TargetsTest(unittest.TestCase):
 
 
 class TableTest(unittest.TestCase):
+    def test_bounds_of_missed_targets(self):
+        runs = [run("lock-uncontended", "dlockd-memory", 16, 1, 20000, srv=2.0),
+                run("lock-uncontended", "redis", 16, 1, 40000, srv=2.0),
+                run("lock-contended", "dlockd-memory", 16, 1, 50000),
+                run("lock-contended", "redis", 16, 1, 40000)]
+        text = report.bounds_table(report.aggregate(runs))
+        # Only the missed pair is listed, with CPU per op = (2 s / 4 s wall) / ops/s.
+        self.assertIn("| uncontended, 16 clients: dlockd (memory) / Redis | 0.50× | 25.0 µs "
+                      "| 12.5 µs |", text)
+        self.assertNotIn("contended, 16 clients", text.replace("uncontended, 16", ""))
+        self.assertIn("**dlockd (memory)**", text)
+        self.assertNotIn("**dlockd (SQLite)**", text)
+        met = [run("lock-uncontended", "dlockd-memory", 16, 1, 50000),
+               run("lock-uncontended", "redis", 16, 1, 40000)]
+        self.assertEqual(report.bounds_table(report.aggregate(met)), "")
+
     def test_scenario_and_ratio_tables(self):
         agg = report.aggregate(fixture()["runs"])
         t = report.scenario_table(agg, scenario("http")).splitlines()
