@@ -228,7 +228,7 @@ def svgs(agg):
         else:
             series = [(LABELS[s], [agg.get((sid, s, c), {}).get("throughput") for c in concs])
                       for s in systems]
-            log = sid.startswith("lock")
+            log = sid.startswith(("lock", "lib"))
             out[f"bench-{sid}.svg"] = svg.line_chart(
                 sc["title"].split(" (")[0] + (" (log scale)" if log else ""), concs, series,
                 "concurrent clients (connections)", "throughput (ops/s)", log_y=log)

@@ -32,6 +32,7 @@ from systems import make_systems, version_of  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SD_LOAD = os.path.join(ROOT, "build/release/tools/loadgen/sd-load")
+SD_LOAD_DLOCK = os.path.join(ROOT, "build/release/tools/loadgen/sd-load-dlock")
 
 
 def log(msg):
@@ -78,10 +79,13 @@ def trim(result):
 
 
 def run_one(sc, system, conns, rnd, dur, warmup):
-    wl = sc["workload"][system.name]
     d = dur * sc.get("duration_factor", 1.0)
-    cmd = [SD_LOAD, "-w", wl, "-t", system.target, "-c", str(conns), "-T", "1",
-           "-d", f"{d:g}", "--warmup", f"{warmup:g}", "--seed", "1", "-q"] + sc["args"](system.name)
+    if sc.get("tool") == "sd-load-dlock":
+        cmd = [SD_LOAD_DLOCK, "-b", system.target, "-c", str(conns)]
+    else:
+        cmd = [SD_LOAD, "-w", sc["workload"][system.name], "-t", system.target, "-c", str(conns),
+               "-T", "1"]
+    cmd += ["-d", f"{d:g}", "--warmup", f"{warmup:g}", "--seed", "1", "-q"] + sc["args"](system.name)
     c0, s0, t0 = procs.children_cpu_seconds(), procs.cpu_seconds(system.pids), time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=d + warmup + 90)
     wall = time.monotonic() - t0
@@ -95,7 +99,7 @@ def run_one(sc, system, conns, rnd, dur, warmup):
         except json.JSONDecodeError:
             rec["failed"] = "unparsable output: " + p.stdout[:200]
     else:
-        rec["failed"] = f"sd-load exit {p.returncode}: {p.stderr.strip()[:300]}"
+        rec["failed"] = f"{os.path.basename(cmd[0])} exit {p.returncode}: {p.stderr.strip()[:300]}"
     return rec
 
 

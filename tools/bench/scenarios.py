@@ -17,7 +17,15 @@ LABELS = {
     "redis": "Redis",
     "etcd": "etcd 1 node",
     "etcd-3node": "etcd 3 nodes",
+    "lib-dlockd": "client → dlockd://",
+    "lib-redis": "client → redis://",
+    "lib-redlock": "client → redlock:// (5)",
+    "lib-etcd": "client → etcd:// (3 nodes)",
 }
+
+LIB_SYSTEMS = ["lib-dlockd", "lib-redis", "lib-redlock", "lib-etcd"]
+LIB_RATIOS = [("lib-dlockd", "lib-redis"), ("lib-dlockd", "lib-redlock"),
+              ("lib-dlockd", "lib-etcd")]
 
 # Ratios are ours / peer for throughput (higher is better for ours).
 LOCK_RATIOS = [("dlockd-memory", "redis"), ("dlockd-sqlite", "redis"),
@@ -81,6 +89,42 @@ SCENARIOS = [
         "quick_concurrency": [16],
         "kind": "throughput",
         "ratios": LOCK_RATIOS,
+    },
+    {
+        "id": "lib-uncontended",
+        "short": "client library, uncontended",
+        "design": "dlock",
+        "tool": "sd-load-dlock",
+        "title": "Lock cycles through the dlock client library, per backend, uncontended",
+        "what": "`sd-load-dlock --dist distinct`: each client is a thread with its own Session "
+                "(lease + keepalive) cycling `Mutex::lock` + `unlock` on its own name, through "
+                "the backend URI an application would use: dlockd:// (in-memory dlockd), "
+                "redis:// (SET NX PX + Lua, per-lock token counter), redlock:// (5 independent "
+                "Redis masters, quorum 3), etcd:// (3-node cluster, concurrency.Mutex "
+                "algorithm via the JSON gateway).",
+        "systems": LIB_SYSTEMS,
+        "args": lambda system: ["--dist", "distinct"],
+        "concurrency": [1, 16],
+        "quick_concurrency": [16],
+        "kind": "throughput",
+        "ratios": LIB_RATIOS,
+    },
+    {
+        "id": "lib-contended",
+        "short": "client library, contended",
+        "design": "dlock",
+        "tool": "sd-load-dlock",
+        "title": "Lock cycles through the dlock client library, per backend, one hot name",
+        "what": "`sd-load-dlock --dist hot --wait-ms 5000`: every client waits on the same name "
+                "the way its backend waits — dlockd: server-side FIFO queue (long-poll); "
+                "redis://: pub/sub wake-up on release with a bounded fallback poll; redlock://: "
+                "random retry delay; etcd://: watch on the key just before yours.",
+        "systems": LIB_SYSTEMS,
+        "args": lambda system: ["--dist", "hot", "--wait-ms", "5000"],
+        "concurrency": [16],
+        "quick_concurrency": [16],
+        "kind": "throughput",
+        "ratios": LIB_RATIOS,
     },
     {
         "id": "handoff",

@@ -131,6 +131,56 @@ class Redis(System):
         wait_until(lambda: resp_ping(self.port), self.name, s)
 
 
+class RedisSet(System):
+    """N independent Redis masters (for Redlock), each like Redis above."""
+
+    def __init__(self, root, n):
+        super().__init__(root)
+        self.n = n
+        self.name = f"redis-x{n}"
+        self.label = f"Redis x{n} (independent)"
+        self.ports = []
+
+    def start(self, tmp):
+        self.ports = free_ports(self.n)
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        for i, port in enumerate(self.ports):
+            d = os.path.join(tmp, f"{self.name}-{i}")
+            os.makedirs(d, exist_ok=True)
+            self._spawn(f"{self.name}-{i}", [
+                exe, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", d], tmp)
+        for s, port in zip(self.servers, self.ports):
+            wait_until(lambda port=port: resp_ping(port), s.name, s)
+        self.port = self.ports[0]
+
+
+class ClientBackend(System):
+    """The dlock client library (sd-load-dlock) on a backend URI over another system's servers,
+    which it starts if nobody has yet. Server CPU is that system's."""
+
+    def __init__(self, root, name, label, base, uri_of):
+        super().__init__(root)
+        self.name, self.label, self.base, self.uri_of = name, label, base, uri_of
+
+    def start(self, tmp):
+        if self.base.port is None:  # not in any selected scenario itself: its commands go here
+            self.base.start(tmp)
+            self.servers = self.base.servers
+        self.port = self.base.port
+
+    @property
+    def pids(self):
+        return self.base.pids
+
+    def alive_all(self):
+        return self.base.alive_all()
+
+    @property
+    def target(self):
+        return self.uri_of(self.base)
+
+
 def _etcd_healthy(port):
     code, body = http_get(port, "/health")
     return code == 200 and json.loads(body).get("health") == "true"
@@ -166,6 +216,7 @@ class Etcd(System):
         for s, c in zip(self.servers, clients):
             wait_until(lambda c=c: _etcd_healthy(c), s.name, s, timeout=30)
         self.port = clients[0]
+        self.client_ports = clients
         if self.members > 1:
             try:
                 _, body = http_post(self.port, "/v3/maintenance/status", "{}")
@@ -187,6 +238,19 @@ def version_of(argv):
 
 
 def make_systems(root):
+    dlockd, redis, etcd3 = Dlockd(root, "memory"), Redis(root), Etcd(root, 3)
+    redis5 = RedisSet(root, 5)
+    hosts = lambda ports: ",".join(f"{LOOPBACK}:{p}" for p in ports)  # noqa: E731
+    clients = [
+        ClientBackend(root, "lib-dlockd", "client → dlockd://", dlockd,
+                      lambda b: f"dlockd://{LOOPBACK}:{b.port}"),
+        ClientBackend(root, "lib-redis", "client → redis://", redis,
+                      lambda b: f"redis://{LOOPBACK}:{b.port}"),
+        ClientBackend(root, "lib-redlock", "client → redlock:// (5)", redis5,
+                      lambda b: "redlock://" + hosts(b.ports)),
+        ClientBackend(root, "lib-etcd", "client → etcd:// (3 nodes)", etcd3,
+                      lambda b: "etcd://" + hosts(b.client_ports)),
+    ]
     return {s.name: s for s in [
-        Hello(root), Nginx(root), Dlockd(root, "memory"), Dlockd(root, "sqlite"), Redis(root),
-        Etcd(root, 1), Etcd(root, 3)]}
+        Hello(root), Nginx(root), dlockd, Dlockd(root, "sqlite"), redis, Etcd(root, 1), etcd3,
+        redis5] + clients}
