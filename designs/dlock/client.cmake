@@ -6,9 +6,12 @@ sd_add_library(NAME sd_dlock_client ALIAS sd::dlock
     src/backend_local.cpp
     src/backend_http.cpp
     src/redis_conn.cpp
+    src/redis_scripts.cpp
     src/backend_redis.cpp
     src/backend_redlock.cpp
     src/backend_etcd.cpp
+    src/etcd_codec.cpp
+    src/etcd_transport.cpp
     src/client_session.cpp
     src/client_locks.cpp
   DEPS sd::dlock_core sd::net

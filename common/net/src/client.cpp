@@ -11,6 +11,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -196,6 +198,91 @@ struct HttpClient::Impl {
     }
   }
 
+  // Like request(), but the 2xx body goes to on_data as it arrives (buffer_body + read_some, so a
+  // chunk is delivered as soon as it is parsed instead of when a buffer fills).
+  Result<ClientResponse> stream(Method method, std::string_view target, std::string_view body,
+                                const Headers& headers, const HttpClient::DataCallback& on_data,
+                                std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + (timeout.count() > 0 ? timeout : opts.request_timeout);
+    const std::string where = host + ":" + std::to_string(port);
+    build_head(method, target, body, headers);
+    for (int attempt = 0;; ++attempt) {
+      const bool reused = socket.is_open();
+      if (!reused) {
+        SD_RETURN_IF_ERROR(connect(std::min(deadline, Clock::now() + opts.connect_timeout)));
+      }
+      const bool may_retry = reused && attempt == 0;  // see request()
+
+      bool done = false;
+      error_code ec;
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
+      asio::async_write(socket, bufs, [&](const error_code& e, size_t) {
+        ec = e;
+        done = true;
+      });
+      if (!drive(done, deadline)) return deadline_exceeded("request to " + where + " timed out");
+      if (ec) {
+        close();
+        if (may_retry) continue;
+        return unavailable("send to " + where + ": " + ec.message());
+      }
+
+      http::response_parser<http::buffer_body> parser;
+      parser.body_limit(boost::none);  // a stream is unbounded; on_data decides when to stop
+      if (method == Method::kHead) parser.skip(true);
+      done = false;
+      http::async_read_header(socket, buffer, parser, [&](const error_code& e, size_t) {
+        ec = e;
+        done = true;
+      });
+      if (!drive(done, deadline)) return deadline_exceeded("request to " + where + " timed out");
+      if (ec) {
+        bool nothing = !parser.got_some();
+        close();
+        if (may_retry && nothing) continue;
+        return unavailable("receive from " + where + ": " + ec.message());
+      }
+      ClientResponse out;
+      out.status = static_cast<int>(parser.get().result_int());
+      for (const auto& f : parser.get()) {
+        out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      }
+      const bool streamed = out.status >= 200 && out.status < 300;
+      std::array<char, 16 * 1024> chunk;
+      while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        done = false;
+        http::async_read_some(socket, buffer, parser, [&](const error_code& e, size_t) {
+          ec = e;
+          done = true;
+        });
+        if (!drive(done, deadline)) return deadline_exceeded("stream from " + where + " timed out");
+        if (ec == http::error::need_buffer) ec = {};  // our chunk buffer is full: not an error
+        if (ec) {
+          close();
+          return unavailable("receive from " + where + ": " + ec.message());
+        }
+        const size_t n = chunk.size() - parser.get().body().size;
+        if (n == 0) continue;
+        if (streamed) {
+          if (!on_data(std::string_view(chunk.data(), n))) {
+            close();  // the rest of the response is unread: the connection is unusable
+            return out;
+          }
+        } else {
+          if (out.body.size() + n > opts.body_limit) {
+            close();
+            return unavailable("response from " + where + " exceeds the body limit");
+          }
+          out.body.append(chunk.data(), n);
+        }
+      }
+      if (!parser.get().keep_alive()) close();
+      return out;
+    }
+  }
+
   void close() {
     error_code ec;
     socket.close(ec);
@@ -239,6 +326,13 @@ Result<ClientResponse> HttpClient::post_json(std::string_view target, const nloh
 
 Result<ClientResponse> HttpClient::del(std::string_view target) {
   return request(Method::kDelete, target);
+}
+
+Result<ClientResponse> HttpClient::stream(Method method, std::string_view target,
+                                          std::string_view body, const DataCallback& on_data,
+                                          std::chrono::milliseconds timeout,
+                                          const Headers& headers) {
+  return impl_->stream(method, target, body, headers, on_data, timeout);
 }
 
 void HttpClient::close() {

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,10 +50,15 @@ Result<Process> Process::spawn(const std::vector<std::string>& argv, ProcessOpti
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return internal_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     if (options.new_process_group) ::setpgid(0, 0);
+    if (options.die_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    }
     redirect(options.stdout_path, STDOUT_FILENO);
     redirect(options.stderr_path, STDERR_FILENO);
     ::execve(args[0], args.data(), envp.data());

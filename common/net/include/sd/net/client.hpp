@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,18 @@ class HttpClient {
                                    std::chrono::milliseconds timeout = std::chrono::milliseconds{
                                        0});
   Result<ClientResponse> del(std::string_view target);
+
+  // For streaming endpoints (e.g. etcd's /v3/watch, a chunked response that never ends by
+  // itself): sends one request and hands the 2xx response body to on_data piece by piece as it
+  // arrives (chunked framing removed). on_data returning false stops reading: the connection is
+  // then closed and the call returns the response head. A non-2xx body is not streamed but
+  // collected into ClientResponse::body. The timeout covers the whole call, streaming included:
+  // when it passes, the result is kDeadlineExceeded even if data was already delivered.
+  using DataCallback = std::function<bool(std::string_view data)>;
+  Result<ClientResponse> stream(Method method, std::string_view target, std::string_view body,
+                                const DataCallback& on_data,
+                                std::chrono::milliseconds timeout = std::chrono::milliseconds{0},
+                                const Headers& headers = {});
   void close();  // drops the connection; the next request reconnects
 
  private:

@@ -42,6 +42,10 @@ struct ProcessOptions {
   std::string stdout_path;                 // "" = inherit
   std::string stderr_path;                 // "" = inherit
   bool new_process_group = false;          // kill() then signals the whole group
+  // The kernel SIGKILLs the child when the spawning *thread* exits (PR_SET_PDEATHSIG), so a test
+  // binary that crashes or hits a CTest timeout leaves no server behind. Only for children spawned
+  // from a thread that outlives them (e.g. the test's main thread).
+  bool die_with_parent = false;
 };
 
 // A child process. Never leaks: the destructor sends SIGKILL (to its group if it has one) and

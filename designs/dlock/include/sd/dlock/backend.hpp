@@ -2,13 +2,17 @@
 // Backend: one connection to a lock engine, selected by URI. Everything above it (Session, Mutex,
 // the CLI, other designs) is engine-agnostic. Implementations are thread-safe.
 //
-// URIs: memory://            in-process core, nothing persisted
-//       sqlite:///path/x.db   in-process core on an embedded SQLite file
-//       dlockd://host:port    a dlockd server over HTTP
-//       sqlite://rel/x.db     (relative to the working directory)
-// (later: redis://host:port, redlock://h1:p1,h2:p2,..., etcd://h1:p1,...). A malformed URI or an
-// unknown scheme is kInvalidArgument; a well-formed URI of a not-yet-built engine is
-// kUnimplemented.
+// URIs: memory://              in-process core, nothing persisted
+//       sqlite:///path/x.db     in-process core on an embedded SQLite file
+//       sqlite://rel/x.db       (relative to the working directory)
+//       dlockd://host:port      a dlockd server over HTTP
+//       redis://host:port       one Redis: SET NX PX + Lua, per-lock token counter, pub/sub wake-up
+//       redlock://h1:p1,...     the Redlock algorithm over N independent Redis masters; its tokens
+//                               are best-effort only (not safe for fencing); no semaphores
+//       etcd://h1:p1,...        etcd v3 via its JSON gateway: leases + the concurrency.Mutex
+//                               algorithm; token = the key's create revision; TTLs whole seconds
+// A malformed URI or an unknown scheme is kInvalidArgument. What a backend cannot do is
+// kUnimplemented with "not supported" in the message.
 
 #include <chrono>
 #include <cstdint>
