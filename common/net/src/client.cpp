@@ -159,16 +159,9 @@ struct HttpClient::Impl {
 
       bool done = false;
       error_code ec;
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
-      asio::async_write(socket, bufs, [&](const error_code& e, size_t) {
-        ec = e;
-        done = true;
-      });
-      if (!drive(done, deadline)) return deadline_exceeded("request to " + where + " timed out");
-      if (ec) {
-        close();
-        if (may_retry) continue;
-        return unavailable("send to " + where + ": " + ec.message());
+      if (Status st = write_request(body, deadline, where); !st.is_ok()) {
+        if (may_retry && st.code() == Code::kUnavailable) continue;
+        return st;
       }
 
       http::response_parser<http::string_body> parser;
@@ -189,9 +182,7 @@ struct HttpClient::Impl {
       auto& msg = parser.get();
       ClientResponse out;
       out.status = static_cast<int>(msg.result_int());
-      for (const auto& f : msg) {
-        out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-      }
+      copy_headers(msg, out);
       out.body = std::move(msg.body());
       if (!msg.keep_alive()) close();
       return out;
@@ -215,16 +206,9 @@ struct HttpClient::Impl {
 
       bool done = false;
       error_code ec;
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
-      asio::async_write(socket, bufs, [&](const error_code& e, size_t) {
-        ec = e;
-        done = true;
-      });
-      if (!drive(done, deadline)) return deadline_exceeded("request to " + where + " timed out");
-      if (ec) {
-        close();
-        if (may_retry) continue;
-        return unavailable("send to " + where + ": " + ec.message());
+      if (Status st = write_request(body, deadline, where); !st.is_ok()) {
+        if (may_retry && st.code() == Code::kUnavailable) continue;
+        return st;
       }
 
       http::response_parser<http::buffer_body> parser;
@@ -244,9 +228,7 @@ struct HttpClient::Impl {
       }
       ClientResponse out;
       out.status = static_cast<int>(parser.get().result_int());
-      for (const auto& f : parser.get()) {
-        out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-      }
+      copy_headers(parser.get(), out);
       const bool streamed = out.status >= 200 && out.status < 300;
       std::array<char, 16 * 1024> chunk;
       while (!parser.is_done()) {
@@ -280,6 +262,31 @@ struct HttpClient::Impl {
       }
       if (!parser.get().keep_alive()) close();
       return out;
+    }
+  }
+
+  // Writes the built head + body; kUnavailable (connection closed) or kDeadlineExceeded.
+  Status write_request(std::string_view body, Clock::time_point deadline,
+                       const std::string& where) {
+    bool done = false;
+    error_code ec;
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
+    asio::async_write(socket, bufs, [&](const error_code& e, size_t) {
+      ec = e;
+      done = true;
+    });
+    if (!drive(done, deadline)) return deadline_exceeded("request to " + where + " timed out");
+    if (ec) {
+      close();
+      return unavailable("send to " + where + ": " + ec.message());
+    }
+    return Status::ok();
+  }
+
+  template <class Fields>
+  static void copy_headers(const Fields& fields, ClientResponse& out) {
+    for (const auto& f : fields) {
+      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     }
   }
 

@@ -226,26 +226,11 @@ class EtcdBackend final : public Backend {
     return int_field(*r, "TTL") > 0;
   }
 
+  // The core's limits, except the wait: acquire_chunked already split it per call.
   Status validate(const AcquireRequest& req) const {
-    const Limits lim;
-    SD_RETURN_IF_ERROR(validate_name(req.name, lim.max_name_bytes));
-    if (req.kind != Kind::kLock && req.kind != Kind::kSemaphore) {
-      return invalid_argument("unknown kind");
-    }
-    if (req.kind == Kind::kLock && req.mode != Mode::kExclusive && req.mode != Mode::kShared) {
-      return invalid_argument("unknown mode");
-    }
-    if (req.kind == Kind::kSemaphore) {
-      if (req.limit < 1 || req.limit > lim.max_semaphore_limit) {
-        return invalid_argument("limit must be between 1 and " +
-                                std::to_string(lim.max_semaphore_limit));
-      }
-      if (req.permits < 1 || req.permits > req.limit) {
-        return invalid_argument("permits must be between 1 and limit");
-      }
-    }
-    if (req.wait < Duration{0}) return invalid_argument("wait must not be negative");
-    return Status::ok();
+    Limits lim;
+    lim.max_wait = std::max(lim.max_wait, options_.max_wait_per_call);
+    return validate_acquire(req, lim);
   }
 
   Result<Grant> acquire_once(const AcquireRequest& req);

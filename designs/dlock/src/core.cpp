@@ -179,26 +179,7 @@ Status LockCore::State::revoke_lease(const LeaseId& id) {
 Result<AcquireOutcome> LockCore::State::acquire(const AcquireRequest& req) {
   tick();
   const Limits& lim = opt.limits;
-  SD_RETURN_IF_ERROR(validate_name(req.name, lim.max_name_bytes));
-  if (req.kind != Kind::kLock && req.kind != Kind::kSemaphore) {
-    return invalid_argument("unknown kind");
-  }
-  if (req.kind == Kind::kLock && req.mode != Mode::kExclusive && req.mode != Mode::kShared) {
-    return invalid_argument("unknown mode");
-  }
-  if (req.kind == Kind::kSemaphore) {
-    if (req.limit < 1 || req.limit > lim.max_semaphore_limit) {
-      return invalid_argument("limit must be between 1 and " +
-                              std::to_string(lim.max_semaphore_limit));
-    }
-    if (req.permits < 1 || req.permits > req.limit) {
-      return invalid_argument("permits must be between 1 and limit");
-    }
-  }
-  if (req.wait < Duration{0} || req.wait > lim.max_wait) {
-    return invalid_argument("wait must be between 0 and " + std::to_string(lim.max_wait.count()) +
-                            " ms");
-  }
+  SD_RETURN_IF_ERROR(validate_acquire(req, lim));
   const TimePoint now = clock.now();
   LeaseNode* ln = find_live(req.lease_id, now);
   if (!ln) return not_found("lease not found or expired");

@@ -242,26 +242,7 @@ Status validate_ttl(Duration ttl) {
 }
 
 Status validate_acquire(const AcquireRequest& req) {
-  SD_RETURN_IF_ERROR(validate_name(req.name, kLimits.max_name_bytes));
-  if (req.kind != Kind::kLock && req.kind != Kind::kSemaphore)
-    return invalid_argument("unknown kind");
-  if (req.kind == Kind::kLock && req.mode != Mode::kExclusive && req.mode != Mode::kShared) {
-    return invalid_argument("unknown mode");
-  }
-  if (req.kind == Kind::kSemaphore) {
-    if (req.limit < 1 || req.limit > kLimits.max_semaphore_limit) {
-      return invalid_argument("limit must be between 1 and " +
-                              std::to_string(kLimits.max_semaphore_limit));
-    }
-    if (req.permits < 1 || req.permits > req.limit) {
-      return invalid_argument("permits must be between 1 and limit");
-    }
-  }
-  if (req.wait < Duration{0} || req.wait > kLimits.max_wait) {
-    return invalid_argument("wait must be between 0 and " +
-                            std::to_string(kLimits.max_wait.count()) + " ms");
-  }
-  return Status::ok();
+  return dlock::validate_acquire(req, kLimits);
 }
 
 RedisArgv grant_lease_argv(const LeaseId& id, Duration ttl) {

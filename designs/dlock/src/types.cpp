@@ -50,4 +50,28 @@ Status validate_name(std::string_view name, size_t max_bytes) {
   return Status::ok();
 }
 
+Status validate_acquire(const AcquireRequest& req, const Limits& lim) {
+  SD_RETURN_IF_ERROR(validate_name(req.name, lim.max_name_bytes));
+  if (req.kind != Kind::kLock && req.kind != Kind::kSemaphore) {
+    return invalid_argument("unknown kind");
+  }
+  if (req.kind == Kind::kLock && req.mode != Mode::kExclusive && req.mode != Mode::kShared) {
+    return invalid_argument("unknown mode");
+  }
+  if (req.kind == Kind::kSemaphore) {
+    if (req.limit < 1 || req.limit > lim.max_semaphore_limit) {
+      return invalid_argument("limit must be between 1 and " +
+                              std::to_string(lim.max_semaphore_limit));
+    }
+    if (req.permits < 1 || req.permits > req.limit) {
+      return invalid_argument("permits must be between 1 and limit");
+    }
+  }
+  if (req.wait < Duration{0} || req.wait > lim.max_wait) {
+    return invalid_argument("wait must be between 0 and " + std::to_string(lim.max_wait.count()) +
+                            " ms");
+  }
+  return Status::ok();
+}
+
 }  // namespace sd::dlock

@@ -13,10 +13,10 @@
 namespace sd::dlock {
 
 using LeaseId = std::string;  // 32 hex chars, unguessable
-using Token = uint64_t;       // fencing token: strictly increasing, never reused (also across restarts)
+using Token = uint64_t;  // fencing token: strictly increasing, never reused (also across restarts)
 using WaiterId = uint64_t;
 
-enum class Kind { kLock, kSemaphore };  // separate namespaces: lock "a" and semaphore "a" differ
+enum class Kind { kLock, kSemaphore };    // separate namespaces: lock "a" and semaphore "a" differ
 enum class Mode { kExclusive, kShared };  // for locks; semaphore holders are always kShared
 
 std::string_view kind_name(Kind k);  // "lock" | "semaphore"
@@ -28,8 +28,8 @@ Status validate_name(std::string_view name, size_t max_bytes);
 
 struct Limits {
   Duration min_ttl{10};
-  Duration max_ttl{3'600'000};   // 1 h
-  Duration max_wait{300'000};    // 5 min per acquire call
+  Duration max_ttl{3'600'000};  // 1 h
+  Duration max_wait{300'000};   // 5 min per acquire call
   size_t max_name_bytes = 256;
   uint32_t max_semaphore_limit = 1'000'000;
   size_t max_leases = 1'000'000;
@@ -46,6 +46,11 @@ struct AcquireRequest {
   uint32_t permits = 1;          // semaphores: 1..limit
   Duration wait{0};              // 0: try-lock; >0: queue FIFO for at most this long
 };
+
+// Validates an acquire request's shape against limits (name, kind, mode, semaphore limit and
+// permits, 0 <= wait <= max_wait); kInvalidArgument naming the field. Lease checks are the
+// engine's.
+Status validate_acquire(const AcquireRequest& req, const Limits& limits);
 
 struct Grant {
   Kind kind = Kind::kLock;
@@ -76,9 +81,9 @@ struct LockInfo {
   std::string name;
   uint32_t limit = 1;  // semaphores
   std::vector<HolderInfo> holders;
-  std::vector<WaiterInfo> waiters;  // FIFO order
-  Token last_token = 0;             // last token granted for this name (0: none)
-  long long lock_delay_ms_left = 0; // >0: no grants until then (holder's lease expired)
+  std::vector<WaiterInfo> waiters;   // FIFO order
+  Token last_token = 0;              // last token granted for this name (0: none)
+  long long lock_delay_ms_left = 0;  // >0: no grants until then (holder's lease expired)
 };
 
 struct LeaseInfo {
