@@ -25,7 +25,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr Duration kFallbackPoll{100};
 constexpr size_t kListLimit = 100000;
 constexpr long long kScanCount = 1000;
 
@@ -33,7 +32,8 @@ class RedisBackend final : public Backend {
  public:
   RedisBackend(RedisAddr addr, const BackendOptions& options)
       : pool_(std::move(addr), std::max(Duration{1}, options.request_timeout)),
-        max_wait_per_call_(std::min(options.max_wait_per_call, redis::kLimits.max_wait)) {}
+        max_wait_per_call_(std::min(options.max_wait_per_call, redis::kLimits.max_wait)),
+        fallback_poll_(std::max(Duration{1}, options.fallback_poll)) {}
 
   Result<LeaseGrant> grant_lease(Duration ttl) override {
     SD_RETURN_IF_ERROR(redis::validate_ttl(ttl));
@@ -136,7 +136,7 @@ class RedisBackend final : public Backend {
       if (!is_locked(r)) return r;
       const auto now = Steady::now();
       if (now >= deadline) return r;
-      const auto wake = std::min(deadline, now + kFallbackPoll);
+      const auto wake = std::min(deadline, now + fallback_poll_);
       if (conn) {
         // Any message (or the poll timeout) means: try again. A broken subscription degrades
         // to polling for the rest of this call.
@@ -169,6 +169,7 @@ class RedisBackend final : public Backend {
 
   RedisPool pool_;
   Duration max_wait_per_call_;
+  Duration fallback_poll_;
   RandomIdGenerator ids_;
 };
 

@@ -9,8 +9,9 @@
 // Each instance runs the single-instance data model and Lua scripts (redis_scripts.hpp): the lease
 // and its holds exist on every instance, and an operation counts when a quorum (N/2+1) of them
 // agrees. Requests go to all instances at once on one thread (non-blocking hiredis contexts +
-// poll(), redis_exchange) with a short per-instance timeout (min(request_timeout, 50 ms), far
-// below any sensible TTL), so a dead instance costs at most that timeout, never N round trips.
+// poll(), redis_exchange) with a short per-instance timeout (BackendOptions::instance_timeout,
+// default 50 ms, capped by request_timeout; far below any sensible TTL), so a dead instance costs
+// at most that timeout, never N round trips.
 //   grant_lease: SET the lease key on all; needs a quorum within the validity time, else it is
 //     revoked everywhere (kUnavailable). The TTL reported to the Session is TTL - drift, so its
 //     local deadline never outlives the instances' (drift = TTL * 1% + 2 ms).
@@ -41,7 +42,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr Duration kInstanceTimeout{50};
 constexpr Duration kRetryMin{10};
 constexpr Duration kRetryMax{60};
 constexpr size_t kListLimit = 100000;
@@ -64,7 +64,8 @@ class RedlockBackend final : public Backend {
  public:
   RedlockBackend(const std::vector<std::pair<std::string, uint16_t>>& hosts,
                  const BackendOptions& options)
-      : timeout_(std::clamp(options.request_timeout, Duration{1}, kInstanceTimeout)),
+      : timeout_(std::clamp(options.instance_timeout, Duration{1},
+                            std::max(Duration{1}, options.request_timeout))),
         max_wait_per_call_(std::min(options.max_wait_per_call, redis::kLimits.max_wait)) {
     for (const auto& [host, port] : hosts) {
       pools_.push_back(std::make_unique<RedisPool>(RedisAddr{host, port}, timeout_));

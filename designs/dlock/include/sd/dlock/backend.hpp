@@ -51,6 +51,12 @@ struct BackendOptions {
   Duration request_timeout{5'000};  // per HTTP call, on top of any wait
   Duration lock_delay{0};           // in-process engines only
   const Clock* clock = nullptr;     // in-process engines only; nullptr = system clock
+  // redis://: how often a waiter re-tries when no release message arrived (a holder's lease can
+  // expire without any publish).
+  Duration fallback_poll{100};
+  // redlock://: the per-instance timeout of each parallel round (capped by request_timeout); far
+  // below the TTL, so a dead instance costs little of the lock's validity.
+  Duration instance_timeout{50};
   // Longest wait the engine accepts per acquire call (dlockd caps at 5 min); longer waits are split
   // into several calls.
   Duration max_wait_per_call{300'000};
