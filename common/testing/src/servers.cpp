@@ -206,6 +206,7 @@ Status RedisServer::spawn_and_wait(std::chrono::milliseconds timeout) {
   argv.insert(argv.end(), {"--appendonly", options_.appendonly ? "yes" : "no"});
   if (options_.appendonly) argv.insert(argv.end(), {"--appendfsync", "always"});
   ProcessOptions po;
+  po.env = options_.env;
   po.die_with_parent = true;  // started and restarted from the test's main thread
   po.stdout_path = log_path();
   po.stderr_path = log_path();

@@ -1,6 +1,7 @@
 #pragma once
 // Internals of the `dlock` command-line tool: exit codes, duration parsing, subcommands.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "sd/dlock/backend.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace sd::dlock::cli {
 
@@ -59,5 +64,9 @@ int cmd_release(const std::string& uri, const ReleaseArgs& a);
 int cmd_status(const std::string& uri, const std::string& name);
 int cmd_list(const std::string& uri, const std::string& prefix);
 int cmd_run(const std::string& uri, const RunArgs& a);
+
+// `dlock lab` (lab.cpp): registers the subcommand; its callback sets `action`. Its own exit codes:
+// 0 no violation, 1 violation, 2 usage, 69 could not start.
+CLI::App* add_lab_command(CLI::App& app, std::function<int()>& action, int argc, char** argv);
 
 }  // namespace sd::dlock::cli

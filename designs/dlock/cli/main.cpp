@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli.hpp"
+#include "sd/dlock/lab/experiment.hpp"
 
 using namespace sd::dlock::cli;
 
@@ -77,10 +78,13 @@ int main(int argc, char** argv) {
 
   for (auto* sub : {acquire, release, status, list, run}) sub->footer(kExitCodesHelp);
 
+  auto* lab = add_lab_command(app, action, argc, argv);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);  // prints help (rc 0) or the error
+    if (rc != 0 && lab->parsed()) return sd::dlock::lab::kLabUsage;  // lab's own exit codes
     return rc == 0 ? kExitOk : kExitUsage;
   }
   if (!action) return kExitUsage;

@@ -147,7 +147,10 @@ int main(int argc, char** argv) {
       core, clock, server.metrics(),
       [&server](std::chrono::milliseconds delay, std::function<void()> fn) {
         return server.run_after(delay, std::move(fn));
-      });
+      },
+      // Group commit: the requests the I/O loop handles before this task runs share one SQLite
+      // transaction; their replies leave after its COMMIT (see LockService).
+      [&server](std::function<void()> fn) { server.post(std::move(fn)); });
 
   if (sd::Status st = server.start(); !st) {
     std::cerr << "dlockd: cannot listen on " << host << ":" << port << ": " << st.to_string()

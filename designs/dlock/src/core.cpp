@@ -53,6 +53,22 @@ std::vector<WaiterEvent> LockCore::take_events() {
   out.swap(state_->events);
   return out;
 }
+Status LockCore::set_group_commit(bool on) {
+  return store_.set_group_commit(on);
+}
+bool LockCore::uncommitted() const {
+  return store_.has_pending();
+}
+Status LockCore::commit() {
+  return store_.commit_pending();
+}
+Status LockCore::reload() {
+  store_.discard_pending();
+  const WaiterId next_waiter = state_->next_waiter;
+  state_ = std::make_unique<State>(store_, clock_, ids_, options_);
+  state_->next_waiter = next_waiter;
+  return state_->recover();
+}
 Result<LockInfo> LockCore::describe(Kind kind, const std::string& name) {
   return state_->describe(kind, name);
 }

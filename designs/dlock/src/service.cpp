@@ -14,7 +14,7 @@ using service_detail::grant_response;
 using service_detail::status_response;
 
 LockService::LockService(LockCore& core, const Clock& clock, metrics::Registry& metrics,
-                         Scheduler scheduler)
+                         Scheduler scheduler, Poster post)
     : core_(core),
       clock_(clock),
       scheduler_(std::move(scheduler)),
@@ -36,8 +36,22 @@ LockService::LockService(LockCore& core, const Clock& clock, metrics::Registry& 
                           "Queued (long-poll) acquires dropped because their client disconnected")),
       handoff_seconds_(metrics.histogram(
           "dlock_handoff_seconds",
-          "From the release/revoke/expiry that freed a lock to the waiter's grant being sent")) {
+          "From the release/revoke/expiry that freed a lock to the waiter's grant being sent")),
+      commits_(metrics.counter("dlock_store_commits_total",
+                               "Group commits of the store (each covers every reply it releases)")),
+      commit_failures_(metrics.counter(
+          "dlock_store_commit_failures_total",
+          "Failed group commits (the state was reloaded from the store; their replies got 503)")),
+      committed_replies_(metrics.counter("dlock_store_committed_replies_total",
+                                         "Replies released by group commits")),
+      post_(std::move(post)) {
   gate_->service = this;  // nobody else sees the gate yet
+  if (post_) {
+    // Nobody calls into the service yet, so core_ needs no lock here.
+    Status st = core_.set_group_commit(true);
+    group_commit_ = st.is_ok();
+    if (!st) SD_LOG(kInfo) << "dlock: no group commit: " << st.to_string();
+  }
 }
 
 LockService::~LockService() {
@@ -46,28 +60,38 @@ LockService::~LockService() {
     gate_->service = nullptr;
   }
   shutdown();
+  if (group_commit_) {
+    // The core and its store may be used on without us: back to committing every batch.
+    std::lock_guard lock(core_mu_);
+    Status st = core_.set_group_commit(false);
+    if (!st) SD_LOG(kWarn) << "dlock: leaving group commit: " << st.to_string();
+  }
 }
 
 void LockService::shutdown() {
   Outbox out;
   {
     std::lock_guard lock(core_mu_);
-    if (stopped_) return;
-    stopped_ = true;
-    out.stale_timers.push_back(std::move(timer_));
-    armed_at_.reset();
-    for (auto& [id, p] : parked_) {
-      core_.cancel_wait(id);
-      if (p.own_lease) (void)core_.revoke_lease(*p.own_lease);
-      out.responses.push_back({std::move(p.responder),
-                               net::Response::error(503, "unavailable", "server is shutting down"),
-                               false,
-                               {}});
+    if (!stopped_) {
+      stopped_ = true;
+      out.stale_timers.push_back(std::move(timer_));
+      armed_at_.reset();
+      for (auto& [id, p] : parked_) {
+        core_.cancel_wait(id);
+        if (p.own_lease) (void)core_.revoke_lease(*p.own_lease);
+        out.responses.push_back(
+            {std::move(p.responder),
+             net::Response::error(503, "unavailable", "server is shutting down"),
+             false,
+             {}});
+      }
+      parked_.clear();
+      parked_by_key_.clear();
+      (void)core_.take_events();
+      update_gauges_locked();
     }
-    parked_.clear();
-    parked_by_key_.clear();
-    (void)core_.take_events();
-    update_gauges_locked();
+    // A posted commit task does not run once the server has stopped: commit here.
+    if (group_commit_ && (commit_posted_ || core_.uncommitted())) commit_locked(out, false);
   }
   flush(out);
 }
@@ -118,6 +142,7 @@ void LockService::on_waiter_abandoned(WaiterId waiter) {
          {}});
     // Cancelling may unblock the waiters behind it (e.g. a big semaphore request at the head).
     after_core_call_locked(out, start);
+    hold_until_durable_locked(out);
   }
   flush(out);
 }
@@ -176,6 +201,108 @@ void LockService::after_core_call_locked(Outbox& out, TimePoint op_start) {
   update_gauges_locked();
 }
 
+void LockService::hold_until_durable_locked(Outbox& out) {
+  if (!group_commit_) return;
+  // A handoff to a waiter is a serial chain (the next release waits for this grant), so its
+  // latency is the lock's throughput: commit now, with whatever is staged, instead of waiting
+  // for the loop to get to the commit task.
+  const bool handoff = std::any_of(out.responses.begin(), out.responses.end(),
+                                   [](const Outgoing& o) { return o.waiter_grant; });
+  if (handoff && (commit_posted_ || core_.uncommitted())) {
+    for (auto& o : out.responses) deferred_.push_back(std::move(o));
+    out.responses.clear();
+    commit_locked(out, /*posted=*/false);
+    return;
+  }
+  if (!commit_posted_) {
+    // Nothing staged and nothing in flight: whatever these replies show is durable already.
+    if (!core_.uncommitted()) return;
+    // A group of one gains nothing from the trip through the I/O loop, and the parked reply
+    // costs a few wake-ups: while groups stay solo, commit inline (as without group commit),
+    // sending a probe group through the loop now and then to notice requests queueing up.
+    if (solo_mode_ && ++solo_commits_ % kSoloProbeEvery != 0) {
+      for (auto& o : out.responses) deferred_.push_back(std::move(o));
+      out.responses.clear();
+      commit_locked(out, /*posted=*/false);
+      return;
+    }
+    commit_posted_ = true;
+    // Queued behind the requests the loop has already read: they join this commit.
+    post_([gate = gate_] {
+      std::lock_guard lock(gate->mu);
+      if (gate->service != nullptr) gate->service->run_commit();
+    });
+  }
+  // Even a reply that changed nothing (a read, a 409) may show staged state: it waits too.
+  for (auto& o : out.responses) deferred_.push_back(std::move(o));
+  out.responses.clear();
+}
+
+void LockService::run_commit() {
+  Outbox out;
+  {
+    std::lock_guard lock(core_mu_);
+    if (!commit_posted_) return;  // shutdown() committed already
+    commit_locked(out, /*posted=*/true);
+  }
+  flush(out);
+}
+
+void LockService::commit_locked(Outbox& out, bool posted) {
+  commit_posted_ = false;
+  Status st = core_.commit();
+  if (st) {
+    if (posted) {
+      // Only groups that went through the loop tell whether others would have joined.
+      solo_streak_ = deferred_.size() <= 1 ? solo_streak_ + 1 : 0;
+      solo_mode_ = solo_streak_ >= kSoloGroups;
+    }
+    commits_.inc();
+    committed_replies_.inc(static_cast<double>(deferred_.size()));
+    for (auto& o : deferred_) out.responses.push_back(std::move(o));
+    deferred_.clear();
+    return;
+  }
+  // The memory state is ahead of the disk: no reply that depends on the lost group may claim
+  // success. Reload the durable state and answer everyone involved 503; to the client that is a
+  // lost reply (a batch that reserved tokens may have committed what was staged before it early),
+  // so it retries -- idempotent by lease and token -- against what the store really holds.
+  commit_failures_.inc();
+  SD_LOG(kError) << "dlock: store commit failed, reloading the state from the store: "
+                 << st.to_string();
+  auto failed = [] {
+    return net::Response::error(
+        503, "unavailable", "the store failed to commit; retry (state reloaded from the store)");
+  };
+  for (auto& o : deferred_) {
+    out.responses.push_back({std::move(o.responder), failed(), false, {}});
+  }
+  deferred_.clear();
+  // The reloaded core has no waiters (and other deadlines): answer the parked ones too.
+  for (auto& [id, p] : parked_) {
+    out.responses.push_back({std::move(p.responder), failed(), false, {}});
+  }
+  parked_.clear();
+  parked_by_key_.clear();
+  out.stale_timers.push_back(std::move(timer_));
+  armed_at_.reset();
+  needs_reload_ = true;
+  if (core_usable_locked()) rearm_locked(out);
+  update_gauges_locked();
+}
+
+bool LockService::core_usable_locked() {
+  if (!needs_reload_) return true;
+  Status st = core_.reload();
+  if (!st) {
+    SD_LOG(kError) << "dlock: reloading the state from the store failed: " << st.to_string();
+    return false;
+  }
+  needs_reload_ = false;
+  SD_LOG(kWarn) << "dlock: state reloaded from the store after a failed commit";
+  return true;
+}
+
 void LockService::flush(Outbox& out) {
   for (auto& t : out.stale_timers) t.cancel();
   out.stale_timers.clear();
@@ -198,10 +325,12 @@ void LockService::on_timer(uint64_t generation, TimePoint deadline) {
     std::lock_guard lock(core_mu_);
     if (stopped_) return;
     if (generation == timer_generation_) armed_at_.reset();
+    if (!core_usable_locked()) return;  // the next request retries the reload
     TimePoint now = clock_.now();
     core_.tick();
     // Expiry-driven handoffs are measured from the instant the expiry was due.
     after_core_call_locked(out, std::min(deadline, now));
+    hold_until_durable_locked(out);
   }
   flush(out);
 }

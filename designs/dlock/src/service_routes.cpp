@@ -10,64 +10,72 @@ namespace sd::dlock {
 using namespace service_detail;  // NOLINT(google-build-using-namespace)
 
 struct LockService::Routes {
-  // Runs op(core) under core_mu_, then the common epilogue; sends waiter responses after unlocking.
+  // Runs op(core) under core_mu_, then the common epilogue; answers `responder` with op's
+  // response after the waiter responses, after unlocking -- and, with group commit, only once the
+  // state it shows is durable.
   template <class Op>
-  static net::Response with_core(LockService& s, Op&& op) {
+  static void with_core(LockService& s, net::Responder responder, Op&& op) {
     Outbox out;
-    net::Response resp;
     {
       std::lock_guard lock(s.core_mu_);
       TimePoint start = s.clock_.now();
-      resp = op(s.core_);
+      net::Response resp = s.core_usable_locked() ? op(s.core_) : store_failed();
       s.after_core_call_locked(out, start);
+      out.responses.push_back({std::move(responder), std::move(resp), false, {}});
+      s.hold_until_durable_locked(out);
     }
     s.flush(out);
-    return resp;
+  }
+
+  static net::Response store_failed() {
+    return net::Response::error(503, "unavailable", "the store is failing; retry later");
   }
 
   static const Limits& limits(const LockService& s) { return s.core_.options().limits; }
 
   // ---- leases ----
 
-  static net::Response create_lease(LockService& s, net::Request& req) {
+  static void create_lease(LockService& s, net::Request& req, net::Responder out) {
     auto body = parse_body(req.body, false);
-    if (!body) return status_response(body.status());
+    if (!body) return out.send(status_response(body.status()));
     const Limits& lim = limits(s);
     auto ttl = read_int(*body, "ttl_ms", "invalid_ttl", lim.min_ttl.count(), lim.max_ttl.count());
-    if (!ttl) return status_response(ttl.status());
-    if (!ttl->has_value()) return status_response(bad_request("invalid_ttl", "ttl_ms is required"));
-    return with_core(s, [&](LockCore& core) {
+    if (!ttl) return out.send(status_response(ttl.status()));
+    if (!ttl->has_value())
+      return out.send(status_response(bad_request("invalid_ttl", "ttl_ms is required")));
+    with_core(s, std::move(out), [&](LockCore& core) {
       auto lease = core.create_lease(Duration(**ttl));
       if (!lease) return status_response(lease.status());
       return net::Response::json(201, {{"lease_id", lease->id}, {"ttl_ms", lease->ttl.count()}});
     });
   }
 
-  static net::Response keepalive(LockService& s, net::Request& req) {
+  static void keepalive(LockService& s, net::Request& req, net::Responder out) {
     const std::string& id = req.param("id");
-    if (Status st = check_lease_id(id); !st) return status_response(st);
-    if (auto body = parse_body(req.body, true); !body) return status_response(body.status());
-    return with_core(s, [&](LockCore& core) {
+    if (Status st = check_lease_id(id); !st) return out.send(status_response(st));
+    if (auto body = parse_body(req.body, true); !body)
+      return out.send(status_response(body.status()));
+    with_core(s, std::move(out), [&](LockCore& core) {
       auto lease = core.keepalive(id);
       if (!lease) return status_response(lease.status(), "lease_not_found");
       return net::Response::json(200, {{"lease_id", lease->id}, {"ttl_ms", lease->ttl.count()}});
     });
   }
 
-  static net::Response get_lease(LockService& s, net::Request& req) {
+  static void get_lease(LockService& s, net::Request& req, net::Responder out) {
     const std::string& id = req.param("id");
-    if (Status st = check_lease_id(id); !st) return status_response(st);
-    return with_core(s, [&](LockCore& core) {
+    if (Status st = check_lease_id(id); !st) return out.send(status_response(st));
+    with_core(s, std::move(out), [&](LockCore& core) {
       auto lease = core.lease(id);
       if (!lease) return status_response(lease.status(), "lease_not_found");
       return net::Response::json(200, lease_json(*lease));
     });
   }
 
-  static net::Response revoke_lease(LockService& s, net::Request& req) {
+  static void revoke_lease(LockService& s, net::Request& req, net::Responder out) {
     const std::string& id = req.param("id");
-    if (Status st = check_lease_id(id); !st) return status_response(st);
-    return with_core(s, [&](LockCore& core) {
+    if (Status st = check_lease_id(id); !st) return out.send(status_response(st));
+    with_core(s, std::move(out), [&](LockCore& core) {
       Status st = core.revoke_lease(id);
       if (!st) return status_response(st, "lease_not_found");
       return net::Response::json(200, {{"lease_id", id}, {"revoked", true}});
@@ -120,7 +128,9 @@ struct LockService::Routes {
       TimePoint start = s.clock_.now();
       std::optional<LeaseId> own_lease;
       long long own_ttl_ms = 0;
-      if (params->shortcut_ttl) {
+      const bool usable = s.core_usable_locked();
+      if (!usable) resp = store_failed();
+      if (usable && params->shortcut_ttl) {
         auto lease = s.core_.create_lease(*params->shortcut_ttl);
         if (lease) {
           own_lease = lease->id;
@@ -130,7 +140,7 @@ struct LockService::Routes {
           resp = status_response(lease.status());
         }
       }
-      if (!ar.lease_id.empty()) {
+      if (usable && !ar.lease_id.empty()) {
         auto outcome = s.core_.acquire(ar);
         if (!outcome && ar.wait.count() > 0 && outcome.status().code() == Code::kConflict &&
             outcome.status().message().starts_with("already_waiting") &&
@@ -165,43 +175,44 @@ struct LockService::Routes {
         s.acquire_error_.inc();
       }
       s.after_core_call_locked(out, start);
+      if (!parked) out.responses.push_back({std::move(responder), std::move(resp), false, {}});
+      s.hold_until_durable_locked(out);
     }
     s.flush(out);
-    if (!parked) responder.send(std::move(resp));
   }
 
-  static net::Response release(LockService& s, Kind kind, net::Request& req) {
+  static void release(LockService& s, Kind kind, net::Request& req, net::Responder out) {
     const std::string& name = req.param("name");
-    if (Status st = check_name(name, limits(s)); !st) return status_response(st);
+    if (Status st = check_name(name, limits(s)); !st) return out.send(status_response(st));
     auto params = parse_release(req.body);
-    if (!params) return status_response(params.status());
-    return with_core(s, [&](LockCore& core) {
+    if (!params) return out.send(status_response(params.status()));
+    with_core(s, std::move(out), [&](LockCore& core) {
       Status st = core.release(kind, name, params->lease_id, params->token);
       if (!st) return status_response(st, "lease_not_found");
       return net::Response::json(200, {{"released", true}});
     });
   }
 
-  static net::Response describe(LockService& s, Kind kind, net::Request& req) {
+  static void describe(LockService& s, Kind kind, net::Request& req, net::Responder out) {
     const std::string& name = req.param("name");
-    if (Status st = check_name(name, limits(s)); !st) return status_response(st);
-    return with_core(s, [&](LockCore& core) {
+    if (Status st = check_name(name, limits(s)); !st) return out.send(status_response(st));
+    with_core(s, std::move(out), [&](LockCore& core) {
       auto info = core.describe(kind, name);
       if (!info) return status_response(info.status(), "not_found");
       return net::Response::json(200, lock_info_json(*info));
     });
   }
 
-  static net::Response list(LockService& s, Kind kind, net::Request& req) {
+  static void list(LockService& s, Kind kind, net::Request& req, net::Responder out) {
     std::string prefix;
     if (auto it = req.query.find("prefix"); it != req.query.end()) prefix = it->second;
     if (!prefix.empty()) {
-      if (Status st = check_name(prefix, limits(s)); !st) return status_response(st);
+      if (Status st = check_name(prefix, limits(s)); !st) return out.send(status_response(st));
     }
     auto it = req.query.find("limit");
     auto limit = parse_list_limit(it == req.query.end() ? nullptr : &it->second);
-    if (!limit) return status_response(limit.status());
-    return with_core(s, [&](LockCore& core) {
+    if (!limit) return out.send(status_response(limit.status()));
+    with_core(s, std::move(out), [&](LockCore& core) {
       nlohmann::json items = nlohmann::json::array();
       for (const LockInfo& info : core.list(kind, prefix, *limit)) {
         items.push_back(lock_info_json(info));
@@ -219,33 +230,31 @@ void LockService::register_routes(net::Router& router) {
 void LockService::register_routes(net::Router& router, std::function<LockService*()> resolve) {
   using net::Method;
   using R = Routes;
-  auto sync = [&](Method m, const char* pattern, auto fn) {
-    router.add(m, pattern, [resolve, fn](net::Request& req) {
+  // Every route answers through a Responder: with group commit a reply may have to wait for the
+  // commit that makes what it shows durable.
+  auto route = [&](Method m, const std::string& pattern, auto fn) {
+    router.add_async(m, pattern, [resolve, fn](net::Request& req, net::Responder out) {
       LockService* s = resolve();
-      if (s == nullptr) return net::Response::error(503, "unavailable", "service not ready");
-      return fn(*s, req);
+      if (s == nullptr) {
+        out.send(net::Response::error(503, "unavailable", "service not ready"));
+        return;
+      }
+      fn(*s, req, std::move(out));
     });
   };
-  sync(Method::kPost, "/v1/leases", &R::create_lease);
-  sync(Method::kGet, "/v1/leases/{id}", &R::get_lease);
-  sync(Method::kDelete, "/v1/leases/{id}", &R::revoke_lease);
-  sync(Method::kPost, "/v1/leases/{id}/keepalive", &R::keepalive);
+  route(Method::kPost, "/v1/leases", &R::create_lease);
+  route(Method::kGet, "/v1/leases/{id}", &R::get_lease);
+  route(Method::kDelete, "/v1/leases/{id}", &R::revoke_lease);
+  route(Method::kPost, "/v1/leases/{id}/keepalive", &R::keepalive);
 
   for (Kind kind : {Kind::kLock, Kind::kSemaphore}) {
     std::string base = kind == Kind::kLock ? "/v1/locks" : "/v1/semaphores";
-    router.add_async(Method::kPost, base + "/{name}/acquire",
-                     [resolve, kind](net::Request& req, net::Responder out) {
-                       LockService* s = resolve();
-                       if (s == nullptr) {
-                         out.send(net::Response::error(503, "unavailable", "service not ready"));
-                         return;
-                       }
-                       R::acquire(*s, kind, req, std::move(out));
-                     });
     auto with_kind = [&](Method m, const std::string& pattern, auto fn) {
-      sync(m, pattern.c_str(),
-           [kind, fn](LockService& s, net::Request& req) { return fn(s, kind, req); });
+      route(m, pattern, [kind, fn](LockService& s, net::Request& req, net::Responder out) {
+        fn(s, kind, req, std::move(out));
+      });
     };
+    with_kind(Method::kPost, base + "/{name}/acquire", &R::acquire);
     with_kind(Method::kPost, base + "/{name}/release", &R::release);
     with_kind(Method::kGet, base + "/{name}", &R::describe);
     with_kind(Method::kGet, base, &R::list);

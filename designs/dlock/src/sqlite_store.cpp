@@ -1,6 +1,14 @@
 // sqlite:///path — the lock state in one SQLite file (WAL, synchronous=NORMAL; batches that
 // reserve tokens commit with synchronous=FULL so a power loss can never roll the token counter
 // back below a token that was handed out).
+//
+// Group mode (Store::set_group_commit): the first batch opens a write transaction (BEGIN
+// IMMEDIATE) that stays open; each batch runs under its own SAVEPOINT, so a failing batch rolls
+// back only itself and the core's all-or-nothing per operation holds; commit_pending() COMMITs
+// them all at once. A batch that reserves tokens needs synchronous=FULL, which SQLite refuses to
+// change inside a transaction: the open (NORMAL) group is committed first and a FULL one begun.
+// Errors such as SQLITE_FULL/IOERR may roll back the whole transaction behind our back: then the
+// group is "lost", later batches fail fast and commit_pending() reports the loss.
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -179,17 +187,111 @@ class SqliteStore final : public Store {
     if (batch.empty()) return Status::ok();
     bool durable = false;
     for (const Mutation& m : batch) durable = durable || std::holds_alternative<ReserveTokens>(m);
+    if (group_) return apply_grouped(batch, durable);
     auto tx = storage::Transaction::begin(db_, {storage::TxMode::kImmediate, durable});
     if (!tx) return tx.status();
-    for (const Mutation& m : batch) {
-      SD_RETURN_IF_ERROR(std::visit([this](const auto& x) { return apply_one(x); }, m));
-    }
+    SD_RETURN_IF_ERROR(apply_all(batch));
     return tx->commit();
   }
 
   std::string describe() const override { return "sqlite://" + path_; }
 
+  Status set_group_commit(bool on) override {
+    if (!on && has_pending()) SD_RETURN_IF_ERROR(commit_pending());
+    group_ = on;
+    return Status::ok();
+  }
+
+  bool has_pending() const override { return open_ || !lost_.is_ok(); }
+
+  Status commit_pending() override {
+    if (!lost_.is_ok()) {
+      discard_pending();
+      return std::exchange(lost_, Status::ok());
+    }
+    if (!open_) return Status::ok();
+    return end_group("COMMIT");
+  }
+
+  void discard_pending() override {
+    lost_ = Status::ok();
+    if (open_) (void)end_group("ROLLBACK");
+  }
+
  private:
+  Status apply_all(const std::vector<Mutation>& batch) {
+    for (const Mutation& m : batch) {
+      SD_RETURN_IF_ERROR(std::visit([this](const auto& x) { return apply_one(x); }, m));
+    }
+    return Status::ok();
+  }
+
+  // Runs a statement without parameters (BEGIN, SAVEPOINT, ...) from the statement cache.
+  Status exec_cached(const char* sql) {
+    auto st = db_.cached(sql);
+    if (!st) return st.status();
+    return (*st)->run();
+  }
+
+  // Ends the open group with COMMIT or ROLLBACK. Afterwards no transaction is open (a failed
+  // COMMIT is rolled back) and the connection is at its default synchronous level again.
+  Status end_group(const char* how) {
+    Status st = exec_cached(how);
+    if (!st && db_.in_transaction()) (void)db_.exec("ROLLBACK");
+    open_ = false;
+    if (open_durable_) {
+      open_durable_ = false;
+      Status rs = db_.set_synchronous(db_.default_synchronous());
+      if (st && !rs) st = rs;
+    }
+    return st;
+  }
+
+  Status apply_grouped(const std::vector<Mutation>& batch, bool durable) {
+    if (!lost_.is_ok()) return lost_;  // the group is gone already; commit_pending() says so
+    if (durable && open_ && !open_durable_) {
+      // Everything staged so far was decided before this batch: committing it early is safe.
+      if (Status st = end_group("COMMIT"); !st) {
+        lost_ = st;
+        return st;
+      }
+    }
+    const bool first = !open_;
+    if (first) {
+      if (durable) SD_RETURN_IF_ERROR(db_.set_synchronous(storage::Synchronous::kFull));
+      if (Status st = exec_cached("BEGIN IMMEDIATE"); !st) {
+        if (durable) (void)db_.set_synchronous(db_.default_synchronous());
+        return st;
+      }
+      open_ = true;
+      open_durable_ = durable;
+    }
+    if (first) {
+      // Alone in the transaction: rolling all of it back undoes just this batch, so it needs no
+      // savepoint (a solo request pays no more statements than without group mode).
+      Status st = apply_all(batch);
+      if (!st) (void)end_group("ROLLBACK");
+      return st;
+    }
+    Status st = exec_cached("SAVEPOINT batch");
+    if (st) st = apply_all(batch);
+    if (st) st = exec_cached("RELEASE batch");
+    if (st) return st;
+    if (db_.in_transaction()) {
+      // Only this batch goes; the batches staged before it stay pending.
+      if (exec_cached("ROLLBACK TO batch") && exec_cached("RELEASE batch")) return st;
+    }
+    // SQLite rolled back the whole transaction (FULL, IOERR, ...) or the savepoint is stuck.
+    lost_ = st;
+    discard_open_group();
+    return st;
+  }
+
+  // After the group was lost: ends whatever is left of the transaction, keeping lost_.
+  void discard_open_group() {
+    if (open_) (void)end_group("ROLLBACK");
+  }
+
   // Runs a cached statement with the given binder.
   template <class Bind>
   Status run(const char* sql, Bind&& bind) {
@@ -240,6 +342,12 @@ class SqliteStore final : public Store {
   OwnerLock owner_;  // destroyed last: the file stays ours until the Db is closed
   Db db_;
   std::string path_;
+  // Group mode state. A Store is used under its owner's serialization (LockCore callers), so
+  // these need no lock of their own.
+  bool group_ = false;
+  bool open_ = false;          // a group transaction is open
+  bool open_durable_ = false;  // ...with synchronous=FULL (it holds a token reservation)
+  Status lost_;                // a failure that rolled back the open group; reported by commit
 };
 
 }  // namespace

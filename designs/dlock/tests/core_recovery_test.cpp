@@ -284,3 +284,41 @@ TEST_CASE("recover is once-only and reports store errors", "[unit][dlock]") {
   CHECK(again.stats().leases == 0);
   CHECK(again.stats().next_token == again.options().token_block + 1);
 }
+
+TEST_CASE("reload after a failed group commit returns to the durable state", "[unit][dlock]") {
+  TempDir dir;
+  const std::string path = dir.file("reload.db");
+  // No reservation inside the failed group: a reserving batch commits what was staged before it.
+  Fixture f(default_options(), sqlite_or_fail(path));
+  REQUIRE(f.core->set_group_commit(true).is_ok());
+  CHECK_FALSE(f.core->uncommitted());
+  auto a = f.lease(10s);
+  auto b = f.lease(10s);
+  Token tx = f.must_lock("x", a);
+  CHECK(f.core->uncommitted());
+  REQUIRE(f.core->commit().is_ok());
+  CHECK_FALSE(f.core->uncommitted());
+
+  // A group that never becomes durable: a release handing x to a waiter, a new lock, a lease.
+  WaiterId wb = f.must_queue("x", b);
+  REQUIRE(f.core->release(Kind::kLock, "x", a, tx).is_ok());
+  Token issued = 0;
+  for (int i = 0; i < 6; ++i) issued = f.must_lock("y" + std::to_string(i), a);
+  f.lease(10s);
+  CHECK(f.core->uncommitted());
+  CHECK(f.holders("x") == std::vector<LeaseId>{b});
+
+  REQUIRE(f.core->reload().is_ok());  // what the service does when the COMMIT failed
+  CHECK_FALSE(f.core->uncommitted());
+  CHECK(f.core->take_events().empty());
+  CHECK(f.holders("x") == std::vector<LeaseId>{a});  // the release never happened
+  CHECK(f.info("x").holders[0].token == tx);
+  CHECK(f.info("x").waiters.empty());  // the waiter is gone (its caller is answered)
+  CHECK(f.core->describe(Kind::kLock, "y0").status().code() == Code::kNotFound);
+  CHECK(f.core->stats().leases == 2);
+  // Tokens and waiter ids continue above everything handed out before the reload.
+  Token t = f.must_lock("z", b);
+  CHECK(t > issued);
+  WaiterId again = f.must_queue("x", b);
+  CHECK(again > wb);
+}

@@ -38,6 +38,11 @@ class FlakyStore final : public Store {
     return st;
   }
   std::string describe() const override { return "flaky+" + inner_.describe(); }
+  // Group commit passes through (only apply() and load() fail on demand).
+  Status set_group_commit(bool on) override { return inner_.set_group_commit(on); }
+  bool has_pending() const override { return inner_.has_pending(); }
+  Status commit_pending() override { return inner_.commit_pending(); }
+  void discard_pending() override { inner_.discard_pending(); }
 
   bool fail = false;
   bool fail_load = false;

@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -202,4 +205,136 @@ TEST_CASE("memory store keeps only the token reservation", "[unit][dlock][store]
   CHECK(snap.holds.empty());
   CHECK(snap.last_tokens.empty());
   CHECK(snap.token_reserved == 64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group mode (group commit): batches staged in one transaction, a SAVEPOINT each.
+
+namespace {
+
+// Counts rows through a separate connection: it sees only committed data (WAL snapshot).
+int64_t committed_count(const std::string& path, const std::string& sql) {
+  auto db = storage::Db::open(path);
+  REQUIRE(db.is_ok());
+  auto n = db->query_int64(sql);
+  INFO(n.status().to_string());
+  REQUIRE(n.is_ok());
+  return *n;
+}
+
+std::unique_ptr<Store> open_grouped(const std::string& path) {
+  auto s = open_ok(path);
+  REQUIRE(s->set_group_commit(true).is_ok());
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store group mode: a failing batch rolls back only itself",
+          "[unit][dlock][store]") {
+  TempDir dir;
+  const std::string path = dir.file("group.db");
+  auto s = open_grouped(path);
+  {
+    // Any lease named BAD fails to insert, at the second statement of the batch below.
+    auto db = storage::Db::open(path);
+    REQUIRE(db.is_ok());
+    REQUIRE(db->exec("CREATE TRIGGER no_bad BEFORE INSERT ON leases WHEN NEW.id = 'BAD' "
+                     "BEGIN SELECT RAISE(ABORT, 'injected bad lease'); END")
+                .is_ok());
+  }
+  REQUIRE(s->apply({PutLease{"L1", 1000}, hold(Kind::kLock, "x", "L1", 1)}).is_ok());
+  CHECK(s->has_pending());
+  Status st = s->apply({PutLease{"L2", 1000}, PutLease{"BAD", 1000}});
+  CHECK_FALSE(st.is_ok());
+  CHECK_THAT(st.message(), Catch::Contains("injected bad lease"));
+  CHECK(s->has_pending());  // the batch before it is still staged
+  REQUIRE(s->apply({PutLease{"L3", 1000}}).is_ok());
+  REQUIRE(s->commit_pending().is_ok());
+  CHECK_FALSE(s->has_pending());
+
+  Snapshot snap = load_ok(*s);
+  std::vector<std::string> ids;
+  for (const auto& l : snap.leases) ids.push_back(l.id);
+  std::sort(ids.begin(), ids.end());
+  CHECK(ids == std::vector<std::string>{"L1", "L3"});  // L2 went with its failing batch
+  REQUIRE(snap.holds.size() == 1);
+  CHECK(snap.holds[0].token == 1);
+}
+
+TEST_CASE("sqlite store group mode: commit makes the whole group visible at once",
+          "[unit][dlock][store]") {
+  TempDir dir;
+  const std::string path = dir.file("group.db");
+  auto s = open_grouped(path);
+  CHECK_FALSE(s->has_pending());
+  CHECK(s->commit_pending().is_ok());  // nothing pending: a no-op
+  REQUIRE(s->apply({PutLease{"L1", 1000}}).is_ok());
+  REQUIRE(s->apply({hold(Kind::kLock, "x", "L1", 1)}).is_ok());
+  REQUIRE(s->apply({PutLease{"L2", 1000}, DeleteHold{Kind::kLock, "x", "L1"}}).is_ok());
+  CHECK(committed_count(path, "SELECT count(*) FROM leases") == 0);
+  REQUIRE(s->commit_pending().is_ok());
+  CHECK(committed_count(path, "SELECT count(*) FROM leases") == 2);
+  CHECK(committed_count(path, "SELECT count(*) FROM holds") == 0);
+  CHECK(committed_count(path, "SELECT last_token FROM names") == 1);
+
+  SECTION("discard drops the group") {
+    REQUIRE(s->apply({PutLease{"L3", 1000}}).is_ok());
+    s->discard_pending();
+    CHECK_FALSE(s->has_pending());
+    CHECK(load_ok(*s).leases.size() == 2);
+  }
+  SECTION("a token reservation commits what was staged before it, then itself durably") {
+    // synchronous=FULL cannot be set inside a transaction, so the NORMAL group ends first.
+    REQUIRE(s->apply({PutLease{"L3", 1000}}).is_ok());
+    REQUIRE(s->apply({ReserveTokens{4096}, hold(Kind::kLock, "y", "L3", 2)}).is_ok());
+    CHECK(committed_count(path, "SELECT count(*) FROM leases") == 3);
+    CHECK(committed_count(path, "SELECT token_reserved FROM meta") == 0);
+    REQUIRE(s->apply({PutLease{"L4", 1000}}).is_ok());  // joins the durable group
+    REQUIRE(s->commit_pending().is_ok());
+    CHECK(committed_count(path, "SELECT token_reserved FROM meta") == 4096);
+    CHECK(committed_count(path, "SELECT count(*) FROM leases") == 4);
+    // Afterwards the connection is back to normal groups.
+    REQUIRE(s->apply({PutLease{"L5", 1000}}).is_ok());
+    REQUIRE(s->commit_pending().is_ok());
+    CHECK(committed_count(path, "SELECT count(*) FROM leases") == 5);
+  }
+  SECTION("leaving group mode commits what is pending") {
+    REQUIRE(s->apply({PutLease{"L3", 1000}}).is_ok());
+    REQUIRE(s->set_group_commit(false).is_ok());
+    CHECK(committed_count(path, "SELECT count(*) FROM leases") == 3);
+    REQUIRE(s->apply({PutLease{"L4", 1000}}).is_ok());  // per-batch commits again
+    CHECK_FALSE(s->has_pending());
+    CHECK(committed_count(path, "SELECT count(*) FROM leases") == 4);
+  }
+}
+
+TEST_CASE("sqlite store group mode: a crash before the commit leaves nothing of the group",
+          "[unit][dlock][store]") {
+  TempDir dir;
+  const std::string path = dir.file("crash.db");
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child commits one group, stages a second one and dies without committing it. No
+    // Catch2 assertions here: only the exit code reports.
+    auto s = open_sqlite_store(path);
+    if (!s || !(*s)->set_group_commit(true)) ::_exit(10);
+    if (!(*s)->apply({PutLease{"L1", 1000}, ReserveTokens{100}})) ::_exit(11);
+    if (!(*s)->commit_pending()) ::_exit(12);
+    if (!(*s)->apply({hold(Kind::kLock, "x", "L1", 1)})) ::_exit(13);
+    if (!(*s)->apply({PutLease{"L2", 1000}, DeleteLease{"L1"}})) ::_exit(14);
+    ::_exit(0);  // like kill -9: no destructors, no COMMIT
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+
+  auto s = open_ok(path);  // a fresh open, as after a restart
+  Snapshot snap = load_ok(*s);
+  REQUIRE(snap.leases.size() == 1);
+  CHECK(snap.leases[0].id == "L1");
+  CHECK(snap.holds.empty());
+  CHECK(snap.token_reserved == 100);
 }

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,8 @@ Result<std::string> find_executable(const std::string& name, const std::string& 
 
 struct RedisOptions {
   bool appendonly = false;  // AOF with appendfsync always: acknowledged writes survive kill -9
+  // Added to redis-server's environment (e.g. an LD_PRELOAD clock shim for clock-jump faults).
+  std::map<std::string, std::string> env = {};
 };
 
 // One redis-server on 127.0.0.1:<free port>, data and log (redis.log) in `dir` (created if missing;

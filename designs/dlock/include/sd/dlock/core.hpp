@@ -57,9 +57,9 @@ class LockCore {
   Status recover();
 
   // Every call below first applies expiries due at clock.now() (tick()).
-  Result<LeaseInfo> create_lease(Duration ttl);          // kInvalidArgument outside limits
-  Result<LeaseInfo> keepalive(const LeaseId& id);        // kNotFound if unknown or expired
-  Status revoke_lease(const LeaseId& id);                // releases holds, drops waiters; kNotFound
+  Result<LeaseInfo> create_lease(Duration ttl);    // kInvalidArgument outside limits
+  Result<LeaseInfo> keepalive(const LeaseId& id);  // kNotFound if unknown or expired
+  Status revoke_lease(const LeaseId& id);          // releases holds, drops waiters; kNotFound
   Result<LeaseInfo> lease(const LeaseId& id);
 
   // Grants now, or queues (wait > 0), or returns kConflict "locked" (try-lock). Re-acquire by a
@@ -82,6 +82,20 @@ class LockCore {
   std::optional<TimePoint> next_deadline() const;
   // Events for queued waiters since the last call, in the order they happened.
   std::vector<WaiterEvent> take_events();
+
+  // --- Group commit (Store::set_group_commit) ---
+  // In group mode every call's store batch is staged in an open transaction (a failing batch
+  // still leaves the state unchanged), and nothing is durable until commit(): the caller must
+  // not reveal any result -- replies, waiter grants, even reads -- before the commit that covers
+  // it succeeded.
+  Status set_group_commit(bool on);
+  bool uncommitted() const;  // batches staged since the last commit()
+  Status commit();
+  // After a failed commit() the in-memory state is ahead of the store. reload() rolls back what
+  // is pending, drops ALL in-memory state (waiters and undelivered events too; the caller
+  // answers them) and loads the store's state as recover() does: leases get a full TTL again,
+  // tokens resume above every reservation. Waiter ids keep increasing (never reused).
+  Status reload();
 
   Result<LockInfo> describe(Kind kind, const std::string& name);  // kNotFound if never used
   // Names with holders or waiters (or a last token) starting with prefix, sorted, at most limit.

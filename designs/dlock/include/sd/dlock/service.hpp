@@ -13,6 +13,23 @@
 // A parked request whose client disconnects (net::Responder::on_abandoned) leaves the queue at
 // once: its wait is cancelled, a ttl_ms-shortcut lease it created is revoked, and waiters it was
 // blocking are granted -- so a vanished client is never granted a lock nobody will learn about.
+//
+// Group commit: with a Poster, the store runs in group mode (see Store::set_group_commit) and
+// a reply -- including a grant to a parked waiter and the answer to a read -- leaves only after
+// everything the core decided before it is durable. The first call that stages a write posts one
+// commit task to the I/O loop; every reply produced until that task runs waits in `deferred_`;
+// the task commits all of it in one transaction and then sends those replies. Requests that
+// arrive together therefore share one commit, and a lone request is answered right after its own
+// commit (the task is the next thing the loop runs). When the groups stay at one reply (a single
+// client), the service commits inline instead, saving the parked reply's extra wake-ups, and
+// probes with a posted group every few commits. Without a Poster (tests, embedding), each core
+// call commits by itself as before.
+// If a commit fails (disk full, I/O error), the memory state is ahead of the disk. The service
+// then reloads the core from the store (LockCore::reload) and answers every deferred reply and
+// every parked waiter with 503 "unavailable" -- to the client a lost reply: it retries (acquire
+// and release are idempotent by lease and token) and meets the durable state. Chosen over exiting
+// because it keeps serving what is durable and is testable in-process; if even the reload fails,
+// every request gets 503 until a later request's reload succeeds.
 
 #include <chrono>
 #include <functional>
@@ -39,9 +56,15 @@ class LockService {
   using Scheduler =
       std::function<net::TimerHandle(std::chrono::milliseconds, std::function<void()>)>;
 
+  // Runs fn soon on an I/O thread, after the work already queued there, never inline (the service
+  // holds its mutex while posting). Production: HttpServer::post.
+  using Poster = std::function<void(std::function<void()>)>;
+
   // `clock` must be the clock the core uses (timer delays are computed from it). The service keeps
-  // references only; core, clock and registry must outlive it.
-  LockService(LockCore& core, const Clock& clock, metrics::Registry& metrics, Scheduler scheduler);
+  // references only; core, clock and registry must outlive it. A non-null `post` turns on group
+  // commit (see above) if the core's store supports it.
+  LockService(LockCore& core, const Clock& clock, metrics::Registry& metrics, Scheduler scheduler,
+              Poster post = nullptr);
   ~LockService();  // calls shutdown()
   LockService(const LockService&) = delete;
   LockService& operator=(const LockService&) = delete;
@@ -54,7 +77,9 @@ class LockService {
   static void register_routes(net::Router& router, std::function<LockService*()> resolve);
 
   // Cancels the timer and answers every parked waiter with 503 "unavailable". Afterwards no timer
-  // is armed again. Idempotent; call it before the scheduler's owner (the server) goes away.
+  // is armed again. Also commits what is pending and sends the replies waiting for it (a posted
+  // commit task may never run once the server stopped). Idempotent; call it before the
+  // scheduler's owner (the server) goes away.
   void shutdown();
 
   // Number of parked long-poll requests (for tests and metrics).
@@ -104,6 +129,15 @@ class LockService {
   void update_gauges_locked();
   // drain + rearm + gauges: the common epilogue of every core call.
   void after_core_call_locked(Outbox& out, TimePoint op_start);
+  // The last step under core_mu_ of every path that produced replies: with group commit and
+  // uncommitted state, moves them to deferred_ and makes sure a commit task is posted.
+  void hold_until_durable_locked(Outbox& out);
+  // The posted commit task: commits, then releases the deferred replies (or fails them).
+  void run_commit();
+  // Commits and moves deferred_ into `out` (on failure: 503s, reload). `posted`: run_commit.
+  void commit_locked(Outbox& out, bool posted);
+  // False while the core could not be reloaded after a failed commit (then: answer 503).
+  bool core_usable_locked();
   // Sends everything in `out` (without core_mu_) and records metrics.
   void flush(Outbox& out);
   void on_timer(uint64_t generation, TimePoint deadline);
@@ -123,6 +157,9 @@ class LockService {
   metrics::Counter& grants_to_waiters_;
   metrics::Counter& waiters_abandoned_;
   metrics::Histogram& handoff_seconds_;
+  metrics::Counter& commits_;
+  metrics::Counter& commit_failures_;
+  metrics::Counter& committed_replies_;
 
   // Abandon callbacks are run by the server and may outlive the service: they reach it only
   // through this gate, which ~LockService closes (waiting out a callback that is running).
@@ -142,6 +179,19 @@ class LockService {
   std::optional<TimePoint> armed_at_;  // deadline the armed timer was set for
   uint64_t timer_generation_ = 0;
   bool stopped_ = false;
+  // Group commit.
+  Poster post_;                     // set once in the constructor; null: no group commit
+  bool group_commit_ = false;       // the store runs in group mode
+  bool commit_posted_ = false;      // a run_commit task is queued
+  std::vector<Outgoing> deferred_;  // replies waiting for that task's commit
+  bool needs_reload_ = false;       // a commit failed and the reload after it too
+  // Solo mode (see hold_until_durable_locked): after kSoloGroups posted groups in a row released
+  // at most one reply each, commit inline; every kSoloProbeEvery-th commit is posted again.
+  static constexpr uint32_t kSoloGroups = 8;
+  static constexpr uint32_t kSoloProbeEvery = 16;
+  uint32_t solo_streak_ = 0;
+  uint32_t solo_commits_ = 0;
+  bool solo_mode_ = false;
 };
 
 }  // namespace sd::dlock

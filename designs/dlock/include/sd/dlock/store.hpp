@@ -15,8 +15,13 @@
 
 namespace sd::dlock {
 
-struct PutLease { LeaseId id; long long ttl_ms = 0; };
-struct DeleteLease { LeaseId id; };  // also deletes the lease's holds
+struct PutLease {
+  LeaseId id;
+  long long ttl_ms = 0;
+};
+struct DeleteLease {
+  LeaseId id;
+};  // also deletes the lease's holds
 struct PutHold {
   Kind kind = Kind::kLock;
   std::string name;
@@ -26,11 +31,17 @@ struct PutHold {
   uint32_t limit = 1;
   Token token = 0;
 };
-struct DeleteHold { Kind kind = Kind::kLock; std::string name; LeaseId lease_id; };
+struct DeleteHold {
+  Kind kind = Kind::kLock;
+  std::string name;
+  LeaseId lease_id;
+};
 // Durably records that no token above `upto` has been issued yet. The core reserves tokens in
 // blocks; after a crash it resumes above the last reservation, so no token is ever reused.
 // Stores must make this mutation durable against power loss (fsync), not only process crash.
-struct ReserveTokens { Token upto = 0; };
+struct ReserveTokens {
+  Token upto = 0;
+};
 
 using Mutation = std::variant<PutLease, DeleteLease, PutHold, DeleteHold, ReserveTokens>;
 
@@ -44,10 +55,30 @@ struct Snapshot {
 class Store {
  public:
   virtual ~Store() = default;
+  // Not allowed while a group is pending (commit or discard it first).
   virtual Result<Snapshot> load() = 0;
-  // Applies all mutations atomically (all or none), in order.
+  // Applies all mutations atomically (all or none), in order. Outside group mode the batch is
+  // durable when this returns ok. In group mode it is only staged: a failing batch still changes
+  // nothing, but the ones that succeed become durable together at the next commit_pending().
   virtual Status apply(const std::vector<Mutation>& batch) = 0;
   virtual std::string describe() const = 0;  // "memory", "sqlite:///path"
+
+  // --- Group commit (optional) ---
+  // Committing costs far more than the statements of one batch (WAL append, locks, BEGIN/COMMIT),
+  // so a server that answers only after a commit can let every batch decided meanwhile share one.
+  // Turns group mode on or off (off commits what is pending first). kUnimplemented if the store
+  // does not support it; a store with nothing to make durable (memory) accepts and never pends.
+  virtual Status set_group_commit(bool on) {
+    if (!on) return Status::ok();
+    return {Code::kUnimplemented, describe() + " does not support group commit"};
+  }
+  // True when batches were applied since the last commit_pending() (group mode).
+  virtual bool has_pending() const { return false; }
+  // Makes every pending batch durable, all of them or none. On failure nothing is pending
+  // afterwards and none of those batches is in the store (the caller's view is ahead of it).
+  virtual Status commit_pending() { return Status::ok(); }
+  // Drops every pending batch (rollback).
+  virtual void discard_pending() {}
 };
 
 // Keeps nothing across restarts.
