@@ -173,10 +173,10 @@ BOUNDS = {
         "HTTP requests with JSON bodies where Redis parses two RESP commands, so dlockd spends more "
         "CPU per cycle (left), and both share the 2 cores with sd-load, which is itself near one "
         "full core (⚠ above). Fixed from the profile: no per-connection strand with one I/O "
-        "thread (+4%). Regression, not yet profiled: after group commit every route answers "
-        "through a Responder and the reply waits in the service's outbox; this run measured "
-        "~36 k cycles/s at 16 clients where the run before group commit measured 41.9 k "
-        "(Redis 58.7 k then, 60.2 k now)."),
+        "thread (+4%). Regression: after group commit every route answers through a Responder "
+        "and the reply passes through the service's outbox; an A/B before/after (16 clients, 3 "
+        "alternating rounds) measured 41.3 k vs 38.3 k cycles/s (−7%), with no single new hot "
+        "spot in the profile."),
     "dlockd-sqlite": (
         "Durability: acquire and release are each written to SQLite (WAL) before the reply. perf "
         "before group commit: ~61% kernel (WAL pwrite, fcntl byte-range locks, TCP), ~16% SQLite, "
