@@ -25,9 +25,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-constexpr size_t kListLimit = 100000;
-constexpr long long kScanCount = 1000;
-
 class RedisBackend final : public Backend {
  public:
   RedisBackend(RedisAddr addr, const BackendOptions& options)
@@ -78,32 +75,9 @@ class RedisBackend final : public Backend {
   // Names are those with a token counter (every name ever granted, like the core's idle names).
   Result<std::vector<LockInfo>> list(Kind kind, const std::string& prefix) override {
     std::vector<std::string> names;
-    std::string cursor = "0";
-    do {
-      auto r = pool_.command({"SCAN", cursor, "MATCH", redis::counter_pattern(kind, prefix),
-                              "COUNT", std::to_string(kScanCount)});
-      if (!r) return r.status();
-      if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_array()) {
-        return internal_error("redis: unexpected reply to SCAN");
-      }
-      cursor = r->elements[0].str;
-      for (const auto& k : r->elements[1].elements) {
-        if (auto n = redis::name_of_counter(kind, k.str); !n.empty()) names.push_back(std::move(n));
-      }
-    } while (cursor != "0" && names.size() < kListLimit);
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    std::vector<LockInfo> out;
-    for (const auto& n : names) {
-      if (out.size() >= kListLimit) break;
-      auto info = describe(kind, n);
-      if (info) {
-        out.push_back(std::move(*info));
-      } else if (info.status().code() != Code::kNotFound) {
-        return info.status();  // (kNotFound: deleted meanwhile)
-      }
-    }
-    return out;
+    SD_RETURN_IF_ERROR(redis::scan_names(pool_, kind, prefix, names));
+    return redis::describe_names(std::move(names),
+                                 [&](const std::string& n) { return describe(kind, n); });
   }
 
   std::string uri() const override { return "redis://" + pool_.addr().str(); }

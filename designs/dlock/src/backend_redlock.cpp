@@ -44,7 +44,6 @@ using Steady = std::chrono::steady_clock;
 
 constexpr Duration kRetryMin{10};
 constexpr Duration kRetryMax{60};
-constexpr size_t kListLimit = 100000;
 
 Duration drift(Duration ttl) {
   return Duration{ttl.count() / 100 + 2};
@@ -173,25 +172,14 @@ class RedlockBackend final : public Backend {
     std::vector<std::string> names;
     size_t reachable = 0;
     for (auto& pool : pools_) {
-      if (scan_names(*pool, kind, prefix, names)) ++reachable;
+      if (redis::scan_names(*pool, kind, prefix, names).is_ok()) ++reachable;
     }
     if (reachable < quorum_) {
       return unavailable("redlock: list reached " + std::to_string(reachable) + " of " + n_str() +
                          " instances");
     }
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    std::vector<LockInfo> out;
-    for (const auto& n : names) {
-      if (out.size() >= kListLimit) break;
-      auto info = describe(kind, n);
-      if (info) {
-        out.push_back(std::move(*info));
-      } else if (info.status().code() != Code::kNotFound) {
-        return info.status();
-      }
-    }
-    return out;
+    return redis::describe_names(std::move(names),
+                                 [&](const std::string& n) { return describe(kind, n); });
   }
 
   std::string uri() const override {
@@ -321,21 +309,6 @@ class RedlockBackend final : public Backend {
       if (!r) out += "; " + r.status().message();
     }
     return out;
-  }
-
-  bool scan_names(RedisPool& pool, Kind kind, const std::string& prefix,
-                  std::vector<std::string>& names) {
-    std::string cursor = "0";
-    do {
-      auto r = pool.command(
-          {"SCAN", cursor, "MATCH", redis::counter_pattern(kind, prefix), "COUNT", "1000"});
-      if (!r || !r->is_array() || r->elements.size() != 2) return false;
-      cursor = r->elements[0].str;
-      for (const auto& k : r->elements[1].elements) {
-        if (auto nm = redis::name_of_counter(kind, k.str); !nm.empty()) names.push_back(nm);
-      }
-    } while (cursor != "0" && names.size() < kListLimit);
-    return true;
   }
 
   static Duration retry_delay() {

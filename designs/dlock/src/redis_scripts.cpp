@@ -2,6 +2,8 @@
 
 #include "redis_scripts.hpp"
 
+#include <algorithm>
+
 namespace sd::dlock::redis {
 namespace {
 
@@ -324,6 +326,42 @@ Result<LockInfo> parse_describe(Kind kind, const std::string& name, const RedisV
     return not_found(std::string(kind_name(kind)) + " not found");
   }
   return info;
+}
+
+Status scan_names(RedisPool& pool, Kind kind, const std::string& prefix,
+                  std::vector<std::string>& names) {
+  std::string cursor = "0";
+  do {
+    auto r =
+        pool.command({"SCAN", cursor, "MATCH", counter_pattern(kind, prefix), "COUNT", "1000"});
+    if (!r) return r.status();
+    if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_array()) {
+      return internal_error("redis " + pool.addr().str() + ": unexpected reply to SCAN");
+    }
+    cursor = r->elements[0].str;
+    for (const auto& k : r->elements[1].elements) {
+      if (auto n = name_of_counter(kind, k.str); !n.empty()) names.push_back(std::move(n));
+    }
+  } while (cursor != "0" && names.size() < kListLimit);
+  return Status::ok();
+}
+
+Result<std::vector<LockInfo>> describe_names(
+    std::vector<std::string> names,
+    const std::function<Result<LockInfo>(const std::string&)>& describe) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::vector<LockInfo> out;
+  for (const auto& n : names) {
+    if (out.size() >= kListLimit) break;
+    auto info = describe(n);
+    if (info) {
+      out.push_back(std::move(*info));
+    } else if (info.status().code() != Code::kNotFound) {
+      return info.status();  // (kNotFound: deleted meanwhile)
+    }
+  }
+  return out;
 }
 
 }  // namespace sd::dlock::redis

@@ -19,7 +19,9 @@
 // Scripts are sent with EVAL every time: Redis caches compiled scripts by the SHA1 of their body,
 // so this costs one hash of ~1 KB and no NOSCRIPT round trips after a server restart.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "redis_conn.hpp"
 #include "sd/dlock/types.hpp"
@@ -36,6 +38,17 @@ std::string released_channel(Kind kind, const std::string& name);
 std::string counter_pattern(Kind kind, const std::string& prefix);
 // The name of a counter key found by SCAN ("" if it is not one of `kind`).
 std::string name_of_counter(Kind kind, const std::string& key);
+
+// Most names list() collects and describes.
+inline constexpr size_t kListLimit = 100000;
+// Appends the names of `kind` starting with `prefix` that have a token counter on this instance
+// (every name ever granted, like the core's idle names). kUnavailable / kInternal on failure.
+Status scan_names(RedisPool& pool, Kind kind, const std::string& prefix,
+                  std::vector<std::string>& names);
+// Sorts and dedups `names`, then describes each (a name deleted meanwhile is skipped).
+Result<std::vector<LockInfo>> describe_names(
+    std::vector<std::string> names,
+    const std::function<Result<LockInfo>(const std::string&)>& describe);
 
 Status validate_ttl(Duration ttl);
 Status validate_acquire(const AcquireRequest& req);
