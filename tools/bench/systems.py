@@ -116,29 +116,15 @@ class Nginx(System):
                           "connection every 1000 requests; sd-hello has no such limit)")
 
 
-class Redis(System):
-    name = "redis"
-    label = "Redis (single instance)"
-
-    def start(self, tmp):
-        self.port = free_port()
-        d = os.path.join(tmp, "redis")
-        os.makedirs(d, exist_ok=True)
-        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        s = self._spawn(self.name, [exe, "--port", str(self.port), "--bind", LOOPBACK,
-                                    "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                    "--dir", d], tmp)
-        wait_until(lambda: resp_ping(self.port), self.name, s)
-
-
 class RedisSet(System):
-    """N independent Redis masters (for Redlock), each like Redis above."""
+    """N independent Redis masters (N = 1: the single-instance peer; 5: Redlock's), no
+    persistence."""
 
     def __init__(self, root, n):
         super().__init__(root)
         self.n = n
-        self.name = f"redis-x{n}"
-        self.label = f"Redis x{n} (independent)"
+        self.name = "redis" if n == 1 else f"redis-x{n}"
+        self.label = "Redis (single instance)" if n == 1 else f"Redis x{n} (independent)"
         self.ports = []
 
     def start(self, tmp):
@@ -238,7 +224,7 @@ def version_of(argv):
 
 
 def make_systems(root):
-    dlockd, redis, etcd3 = Dlockd(root, "memory"), Redis(root), Etcd(root, 3)
+    dlockd, redis, etcd3 = Dlockd(root, "memory"), RedisSet(root, 1), Etcd(root, 3)
     redis5 = RedisSet(root, 5)
     hosts = lambda ports: ",".join(f"{LOOPBACK}:{p}" for p in ports)  # noqa: E731
     clients = [
