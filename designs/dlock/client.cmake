@@ -5,7 +5,6 @@ sd_add_library(NAME sd_dlock_client ALIAS sd::dlock
     src/uri.cpp
     src/backend_local.cpp
     src/backend_http.cpp
-    src/redis_conn.cpp
     src/redis_scripts.cpp
     src/backend_redis.cpp
     src/backend_redlock.cpp
@@ -15,7 +14,7 @@ sd_add_library(NAME sd_dlock_client ALIAS sd::dlock
     src/client_session.cpp
     src/client_locks.cpp
   DEPS sd::dlock_core sd::net
-  PRIVATE_DEPS PkgConfig::HIREDIS)
+  PRIVATE_DEPS sd::redis)
 
 add_executable(dlock cli/main.cpp cli/commands.cpp cli/run.cpp)
 target_include_directories(dlock PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/cli)

@@ -2,7 +2,7 @@
 """Bench runner: starts the project's servers and their peers on loopback, drives each scenario
 with sd-load for every system in alternation, always stops everything, and writes the report.
 
-  python3 tools/bench/run_bench.py [core] [dlock] [--quick] [--out DIR]
+  python3 tools/bench/run_bench.py [core] [dlock] [rate-limiter] [--quick] [--out DIR]
 
 `./sd bench` installs the packages, builds Release and runs this. Full runs write
 docs/benchmarks.md, docs/bench-*.svg and docs/bench-results/full.json; --quick runs (a check
@@ -33,6 +33,38 @@ from systems import make_systems, version_of  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SD_LOAD = os.path.join(ROOT, "build/release/tools/loadgen/sd-load")
 SD_LOAD_DLOCK = os.path.join(ROOT, "build/release/tools/loadgen/sd-load-dlock")
+DESIGNS = ("core", "dlock", "rate-limiter")
+
+# In-process benchmarks per design (Google Benchmark JSON, and the accuracy tool's JSON), run
+# before the services so they see a quiet machine.
+MICRO = {
+    "rate-limiter": {
+        "gbench": "build/release/designs/rate-limiter/ratelimit_algorithms_bench",
+        "accuracy": "build/release/designs/rate-limiter/ratelimit-accuracy",
+    },
+}
+
+
+def run_micro(design, quick):
+    m = MICRO[design]
+    out = {}
+    gb = os.path.join(ROOT, m["gbench"])
+    cmd = [gb, "--benchmark_format=json", f"--benchmark_min_time={0.05 if quick else 0.5}"]
+    log(f"{design}: {os.path.relpath(gb, ROOT)}")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    out["gbench_cmd"] = [m["gbench"]] + cmd[1:]
+    if p.returncode == 0:
+        out["gbench"] = json.loads(p.stdout).get("benchmarks", [])
+    else:
+        out["gbench_failed"] = p.stderr.strip()[:300]
+    acc = os.path.join(ROOT, m["accuracy"])
+    p = subprocess.run([acc, "--seed", "1"], capture_output=True, text=True, timeout=600)
+    out["accuracy_cmd"] = [m["accuracy"], "--seed", "1"]
+    if p.returncode == 0:
+        out["accuracy"] = json.loads(p.stdout)
+    else:
+        out["accuracy_failed"] = p.stderr.strip()[:300]
+    return out
 
 
 def log(msg):
@@ -129,7 +161,7 @@ def write_outputs(out_dir, mode, results):
         ran = {r["scenario"] for r in results["runs"]}
         results["runs"] = [r for r in old.get("runs", []) if r["scenario"] not in ran] + \
             results["runs"]
-        for k in ("servers", "notes"):
+        for k in ("servers", "notes", "micro"):
             results["meta"][k] = {**old["meta"].get(k, {}), **results["meta"][k]}
     with open(path, "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
@@ -154,7 +186,7 @@ def _on_signal(signum, _frame):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run the benchmark scenarios and write the report.")
     ap.add_argument("designs", nargs="*", metavar="design",
-                    help="core (HTTP) and/or dlock; default: all")
+                    help="core (HTTP), dlock, rate-limiter; default: all")
     ap.add_argument("--quick", action="store_true", help="short runs, 1 round (< 3 minutes)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (5; quick 2)")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run (1; quick 0.5)")
@@ -164,8 +196,8 @@ def main(argv=None):
                     help="run nothing: re-render the report from OUT/bench-results/MODE.json")
     a = ap.parse_args(argv)
     for d in a.designs:
-        if d not in ("core", "dlock"):
-            ap.error(f"unknown design '{d}' (available: core, dlock)")
+        if d not in DESIGNS:
+            ap.error(f"unknown design '{d}' (available: {', '.join(DESIGNS)})")
     mode = "quick" if a.quick else "full"
     dur = a.duration or (2.0 if a.quick else 5.0)
     warmup = a.warmup if a.warmup is not None else (0.5 if a.quick else 1.0)
@@ -190,12 +222,15 @@ def main(argv=None):
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "duration_s": dur,
         "warmup_s": warmup, "rounds": rounds, "machine": machine_info(),
         "versions": versions(), "load_avg_start": list(os.getloadavg()), "servers": {},
-        "notes": {}}
+        "notes": {}, "micro": {}}
     meta["command"] = meta["command"].replace("bench  ", "bench ").strip()
     log(f"{mode} run: {len(selected)} scenario(s), {dur:g} s + {warmup:g} s warm-up per run, "
         f"{rounds} round(s); load average {meta['load_avg_start'][0]:.2f}; tmp {tmp}")
     runs = []
     try:
+        for design in MICRO:
+            if not a.designs or design in a.designs:
+                meta["micro"][design] = run_micro(design, a.quick)
         systems = make_systems(ROOT)
         needed = [n for n in systems if any(n in sc["systems"] for sc in selected)]
         for name in needed:

@@ -21,6 +21,9 @@ LABELS = {
     "lib-redis": "client → redis://",
     "lib-redlock": "client → redlock:// (5)",
     "lib-etcd": "client → etcd:// (3 nodes)",
+    "ratelimitd-memory": "ratelimitd (memory)",
+    "ratelimitd-redis": "ratelimitd (Redis store)",
+    "redis-tb": "Redis Lua token bucket",
 }
 
 LIB_SYSTEMS = ["lib-dlockd", "lib-redis", "lib-redlock", "lib-etcd"]
@@ -145,6 +148,28 @@ SCENARIOS = [
         "ratios": [("dlockd-memory", "redis"), ("dlockd-sqlite", "redis")],
     },
 ]
+
+RATELIMIT_SYSTEMS = ["ratelimitd-memory", "ratelimitd-redis", "redis-tb"]
+SCENARIOS.append({
+    "id": "rl-decisions",
+    "short": "rate-limit decisions",
+    "design": "rate-limiter",
+    "title": "Rate-limit decisions: ratelimitd vs a Redis Lua token bucket called directly",
+    "what": "One decision per op, keys uniform over sd-load's key space. ratelimitd: `POST "
+            "/v1/check` (JSON descriptor, rule match, token bucket, IETF RateLimit headers) with "
+            "the in-memory store or the Redis store (one EVALSHA per decision; server CPU "
+            "includes Redis's). Peer: the usual production recipe — the application sends "
+            "EVALSHA of a token-bucket Lua script (hash per key, Redis TIME, PEXPIRE) straight to "
+            "Redis. All buckets are large enough that every decision allows.",
+    "systems": RATELIMIT_SYSTEMS,
+    "workload": {"ratelimitd-memory": "ratelimit-check", "ratelimitd-redis": "ratelimit-check",
+                 "redis-tb": "redis-token-bucket"},
+    "args": lambda system: ["--dist", "uniform"],
+    "concurrency": [1, 16, 64],
+    "quick_concurrency": [16],
+    "kind": "throughput",
+    "ratios": [("ratelimitd-memory", "redis-tb"), ("ratelimitd-redis", "redis-tb")],
+})
 
 # Targets from issue 3. kind "ratio": ours/peer throughput at `concurrency` must be >= value;
 # kind "p99": p99 latency in µs must be <= value.

@@ -60,6 +60,44 @@ class Dlockd(System):
         wait_until(lambda: http_get(self.port, "/healthz")[0] == 200, self.name, s)
 
 
+# The bench rules: one descriptor `client` in domain `bench`, a token bucket so generous that every
+# decision allows (the peer's bucket is configured the same) — the runs measure the decision path.
+RATELIMIT_BENCH_RULES = """domain: bench
+descriptors:
+  - key: client
+    rate_limit: {unit: second, requests_per_unit: 1000000, algorithm: token_bucket}
+"""
+
+
+class Ratelimitd(System):
+    """ratelimitd with the in-memory store, or with redis:// on the shared single Redis."""
+
+    def __init__(self, root, store, redis=None):
+        super().__init__(root)
+        self.store, self.redis = store, redis
+        self.name = f"ratelimitd-{store}"
+        self.label = f"ratelimitd ({'in-memory' if store == 'memory' else 'Redis store'})"
+
+    def start(self, tmp):
+        uri = "memory://"
+        if self.redis is not None:
+            if self.redis.port is None:
+                self.redis.start(tmp)
+            uri = f"redis://{LOOPBACK}:{self.redis.port}"
+        rules = os.path.join(tmp, "ratelimit-bench.yaml")
+        with open(rules, "w") as f:
+            f.write(RATELIMIT_BENCH_RULES)
+        self.port = free_port()
+        exe = os.path.join(self.root, "build/release/designs/rate-limiter/ratelimitd")
+        s = self._spawn(self.name, [exe, "--port", str(self.port), "--rules", rules, "--store", uri,
+                                    "--threads", "1", "--reload-poll-ms", "0"], tmp)
+        wait_until(lambda: http_get(self.port, "/healthz")[0] == 200, self.name, s)
+
+    @property
+    def pids(self):  # with the Redis store, Redis's CPU is part of a decision's cost
+        return [s.pid for s in self.servers if s.pid] + (self.redis.pids if self.redis else [])
+
+
 class Hello(System):
     name = "sd-hello"
     label = "sd-hello (common/net, 1 thread)"
@@ -237,6 +275,11 @@ def make_systems(root):
         ClientBackend(root, "lib-etcd", "client → etcd:// (3 nodes)", etcd3,
                       lambda b: "etcd://" + hosts(b.client_ports)),
     ]
+    ratelimit = [
+        Ratelimitd(root, "memory"), Ratelimitd(root, "redis", redis),
+        ClientBackend(root, "redis-tb", "Redis Lua token bucket (direct)", redis,
+                      lambda b: f"{LOOPBACK}:{b.port}"),
+    ]
     return {s.name: s for s in [
         Hello(root), Nginx(root), dlockd, Dlockd(root, "sqlite"), redis, Etcd(root, 1), etcd3,
-        redis5] + clients}
+        redis5] + clients + ratelimit}

@@ -155,6 +155,26 @@ class TableTest(unittest.TestCase):
         self.assertIn("redis-server --port 1234 --save ''", md)
         self.assertIn("errors from etcd 1 node: `boom`", md)
         self.assertNotIn("## Lock cycles, contended", md)  # not measured: no section
+        self.assertNotIn("## Rate limiter: the algorithms", md)  # no micro results: no section
+
+    def test_rate_limiter_micro_section(self):
+        res = fixture()
+        res["meta"]["micro"] = {"rate-limiter": {
+            "gbench_cmd": ["build/release/x_bench", "--benchmark_format=json"],
+            "gbench": [{"name": "HotKey/gcra", "cpu_time": 19.4},
+                       {"name": "ManyKeys/gcra/100000", "cpu_time": 48.0},
+                       {"name": "ManyKeys/gcra/1000000", "cpu_time": 364.7,
+                        "bytes_per_key": 75.6}],
+            "accuracy_cmd": ["build/release/acc", "--seed", "1"],
+            "accuracy": {"limit": 100, "period_us": 1000000, "shapes": [
+                {"shape": "steady_2x", "requests": 200000, "differ_pct": 49.457,
+                 "over_admitted_pct": 24.48, "under_admitted_pct": 24.97,
+                 "max_in_trailing_period_counter": 112, "max_in_trailing_period_log": 100}]}}}
+        md = report.render_markdown(res, set())
+        self.assertIn("| gcra | 19.4 | 48.0 | 365 | 75.6 | – |", md)
+        self.assertIn("| token_bucket | – | – | – | – | – |", md)  # not measured
+        self.assertIn("| steady_2x | 49.5% | 24.5% | 25.0% | 112 | 100 |", md)
+        self.assertIn("200,000 requests each, limit 100 per 1 s", md)
 
 
 class SvgTest(unittest.TestCase):

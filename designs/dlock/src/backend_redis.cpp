@@ -15,7 +15,6 @@
 #include <thread>
 
 #include "backend_impl.hpp"
-#include "redis_conn.hpp"
 #include "redis_scripts.hpp"
 #include "sd/base/ids.hpp"
 #include "sd/base/log.hpp"

@@ -23,8 +23,18 @@
 #include <string>
 #include <vector>
 
-#include "redis_conn.hpp"
 #include "sd/dlock/types.hpp"
+#include "sd/redis/conn.hpp"
+
+namespace sd::dlock {
+// The connection layer is common/redis; the dlock backends name its types unqualified.
+using ::sd::redis::redis_exchange;
+using ::sd::redis::RedisAddr;
+using ::sd::redis::RedisArgv;
+using ::sd::redis::RedisConn;
+using ::sd::redis::RedisPool;
+using ::sd::redis::RedisValue;
+}  // namespace sd::dlock
 
 namespace sd::dlock::redis {
 

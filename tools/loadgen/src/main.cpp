@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
                  "redis/etcd: retry interval after a conflict, redis-handoff poll interval "
                  "(default 50; 0 = no retry)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--rl-rate", wo.rl_rate,
+                 "redis-token-bucket: refill rate, tokens/s (default 1000000)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rl-burst", wo.rl_burst, "redis-token-bucket: bucket capacity (default 1000000)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--ttl-ms", wo.ttl_ms, "redis: lock TTL (PX) in ms (default 10000)")
       ->check(CLI::PositiveNumber);
   app.add_option("--handoff-delay-ms", handoff_delay_ms,

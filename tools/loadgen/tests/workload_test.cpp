@@ -55,7 +55,10 @@ TEST_CASE("workload registry", "[unit]") {
     REQUIRE(help.find(n) != std::string::npos);
     REQUIRE(make_workload(n, {}).is_ok());
   }
-  REQUIRE(workload_names().size() == 7);
+  REQUIRE(workload_names().size() == 9);
+  WorkloadOptions zero_rate;
+  zero_rate.rl_rate = 0;
+  REQUIRE(!make_workload("redis-token-bucket", zero_rate).is_ok());
 }
 
 TEST_CASE("http-get judges status codes", "[unit]") {
@@ -235,4 +238,54 @@ TEST_CASE("helpers: base64, json fields, targets, loopback guard", "[unit]") {
   REQUIRE(!is_loopback_literal("::"));
   REQUIRE(!is_loopback_literal("::ffff:8.8.8.8"));
   REQUIRE(!is_loopback_literal("localhost"));  // a name, not a literal
+}
+
+TEST_CASE("ratelimit-check: one POST /v1/check per op, 429 is a denial", "[unit]") {
+  auto w = make("ratelimit-check");
+  REQUIRE(w.protocol == Protocol::kHttp);
+  REQUIRE(w.default_port == 7402);
+  Harness h;
+  h.key = "k\"1";
+  auto ctx = h.ctx();
+  Call c = w.op.at(0).make(ctx);
+  REQUIRE(c.method == sd::net::Method::kPost);
+  REQUIRE(c.target == "/v1/check");
+  json body = json::parse(c.body);
+  REQUIRE(body["domain"] == "bench");
+  REQUIRE(body["descriptors"][0]["entries"][0]["key"] == "client");
+  REQUIRE(body["descriptors"][0]["entries"][0]["value"] == "k\"1");
+  REQUIRE(body["cost"] == 1);
+  REQUIRE(w.op[0].check(http(200, "{}"), ctx).outcome == Outcome::kOk);
+  REQUIRE(w.op[0].check(http(429, "{}"), ctx).outcome == Outcome::kConflict);
+  REQUIRE(w.op[0].check(http(400, "{}"), ctx).outcome == Outcome::kError);
+}
+
+TEST_CASE("redis-token-bucket: SCRIPT LOAD once, EVALSHA per decision", "[unit]") {
+  WorkloadOptions o;
+  o.rl_rate = 5;
+  o.rl_burst = 7;
+  auto w = make("redis-token-bucket", o);
+  REQUIRE(w.protocol == Protocol::kResp);
+  Harness h;
+  auto ctx = h.ctx();
+  Call load = w.setup.at(0).make(ctx);
+  REQUIRE(load.args.size() == 3);
+  REQUIRE(load.args[0] == "SCRIPT");
+  REQUIRE(load.args[2].find("redis.call('TIME')") != std::string::npos);
+  RespValue sha;
+  sha.type = RespValue::Type::kBulk;
+  sha.str = "abc123";
+  REQUIRE(w.setup[0].check(resp(sha), ctx).outcome == Outcome::kNext);
+  REQUIRE(h.op.get("sha") == "abc123");
+  h.conn.set("sha", "abc123");
+  Call ev = w.op.at(0).make(ctx);
+  REQUIRE(ev.args ==
+          std::vector<std::string>{"EVALSHA", "abc123", "1", "tb:sdload-7", "5", "7", "1"});
+  RespValue reply;
+  reply.type = RespValue::Type::kArray;
+  reply.elements = {integer(1), integer(6)};
+  REQUIRE(w.op[0].check(resp(reply), ctx).outcome == Outcome::kOk);
+  reply.elements[0] = integer(0);
+  REQUIRE(w.op[0].check(resp(reply), ctx).outcome == Outcome::kConflict);
+  REQUIRE(w.op[0].check(resp(simple("OK")), ctx).outcome == Outcome::kError);
 }

@@ -40,12 +40,21 @@ const Entry kEntries[] = {
      "(create_revision(key) == 0 -> put key with the lease), then POST /v3/kv/deleterange. A "
      "failed compare is a conflict, retried every --retry-ms until --op-timeout-ms.",
      &wl::etcd_lock_cycle},
+    {"ratelimit-check",
+     "ratelimitd: POST /v1/check {domain: bench, descriptors: [{client: <key>}], cost: 1}; 200 "
+     "allowed is ok, 429 denied is a conflict (both are decisions).",
+     &wl::ratelimit_check},
+    {"redis-token-bucket",
+     "Redis, the usual rate-limiter recipe called directly: EVALSHA of a token-bucket Lua script "
+     "(hash per key, Redis TIME, PEXPIRE), rate --rl-rate/s, capacity --rl-burst. Denied is a "
+     "conflict.",
+     &wl::redis_token_bucket},
 };
 }  // namespace
 
 Result<WorkloadSpec> make_workload(std::string_view name, const WorkloadOptions& opts) {
   if (opts.retry_ms < 0 || opts.wait_ms < 0 || opts.ttl_ms <= 0 || opts.lease_ttl_ms <= 0 ||
-      opts.op_timeout_ms <= 0)
+      opts.op_timeout_ms <= 0 || opts.rl_rate <= 0 || opts.rl_burst <= 0)
     return invalid_argument("workload options must be positive (retry/wait may be 0)");
   if (opts.path.empty() || opts.path[0] != '/')
     return invalid_argument("--path must start with '/'");
@@ -53,7 +62,8 @@ Result<WorkloadSpec> make_workload(std::string_view name, const WorkloadOptions&
     if (name == e.name) return e.build(opts);
   return invalid_argument("unknown workload '" + std::string(name) + "' (one of: http-get, " +
                           "dlock-cycle, dlock-handoff, redis-ping, redis-lock-cycle, " +
-                          "redis-handoff, etcd-lock-cycle)");
+                          "redis-handoff, etcd-lock-cycle, ratelimit-check, " +
+                          "redis-token-bucket)");
 }
 
 std::vector<std::string> workload_names() {

@@ -118,6 +118,8 @@ struct WorkloadOptions {
   int64_t ttl_ms = 10'000;        // redis lock TTL (PX)
   int64_t lease_ttl_ms = 60'000;  // dlock/etcd lease TTL; the engine raises it to cover the run
   int64_t op_timeout_ms = 10'000;
+  int64_t rl_rate = 1'000'000;   // redis-token-bucket: tokens per second
+  int64_t rl_burst = 1'000'000;  // redis-token-bucket: bucket capacity
 };
 
 // Builds the named built-in workload; kInvalidArgument for an unknown name or bad options.

@@ -1,5 +1,6 @@
 #pragma once
-// Private to the client library: connections to Redis servers, hiredis underneath.
+// Connections to Redis servers, hiredis underneath (shared by dlock's redis:// and redlock://
+// backends and the rate limiter's redis:// store).
 //
 // Every connection is a non-blocking hiredis context driven by poll(): hiredis connects and parses
 // RESP (redisBufferRead + redisGetReplyFromReader); commands are formatted by hiredis but written
@@ -23,7 +24,7 @@
 
 struct redisContext;
 
-namespace sd::dlock {
+namespace sd::redis {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -73,6 +74,12 @@ class RedisConn {
   // stays usable: nothing was pending). For subscribed connections.
   Result<std::optional<RedisValue>> next_push(SteadyTime deadline);
 
+  // Pipelining: sends every command in one write and waits for all their replies before
+  // `deadline` (one round trip). Replies come back raw, error replies included (type kError, so
+  // a caller can tell NOSCRIPT from other errors); a transport failure or timeout fails the whole
+  // call with kUnavailable and breaks the connection.
+  Result<std::vector<RedisValue>> pipeline(std::span<const RedisArgv> argvs, SteadyTime deadline);
+
  private:
   friend std::vector<Result<RedisValue>> redis_exchange(std::span<RedisConn* const> conns,
                                                         std::span<const RedisArgv> argvs,
@@ -99,6 +106,36 @@ std::vector<Result<RedisValue>> redis_exchange(std::span<RedisConn* const> conns
 // Status of an error reply (see RedisConn::command).
 Status redis_error_status(const RedisAddr& addr, const std::string& error_reply);
 
+// A Lua script run with EVALSHA, so each call sends the 40-byte SHA1 instead of the body. The
+// SHA1 is learned from SCRIPT LOAD the first time the script runs, then shared by every
+// connection; a server that answers NOSCRIPT (restarted, SCRIPT FLUSH, another server) gets
+// SCRIPT LOAD and the calls that failed are retried once.
+class RedisScript {
+ public:
+  explicit RedisScript(std::string body) : body_(std::move(body)) {}
+  const std::string& body() const { return body_; }
+  std::string sha() const;                     // "" until first loaded
+  void set_sha(const std::string& sha) const;  // a cache: from SCRIPT LOAD's reply
+
+ private:
+  std::string body_;
+  mutable std::mutex mu_;
+  mutable std::string sha_;  // guarded by mu_
+};
+
+// One script invocation: EVALSHA <sha> <keys.size()> keys... args...
+struct ScriptCall {
+  const RedisScript* script = nullptr;
+  RedisArgv keys;
+  RedisArgv args;
+};
+
+// Runs every call pipelined on `conn` (one round trip; plus one SCRIPT LOAD per script not yet
+// loaded, and one more round trip for calls answered NOSCRIPT). Replies are raw as in
+// RedisConn::pipeline (a script error is a kError value); transport failures are kUnavailable.
+Result<std::vector<RedisValue>> run_scripts(RedisConn& conn, std::span<const ScriptCall> calls,
+                                            SteadyTime deadline);
+
 // A mutex-guarded free list of idle connections to one server.
 class RedisPool {
  public:
@@ -120,4 +157,4 @@ class RedisPool {
   std::vector<std::unique_ptr<RedisConn>> idle_;  // guarded by mu_
 };
 
-}  // namespace sd::dlock
+}  // namespace sd::redis

@@ -1,6 +1,6 @@
-// Redis connections on non-blocking hiredis contexts driven by poll() (see redis_conn.hpp).
+// Redis connections on non-blocking hiredis contexts driven by poll() (see sd/redis/conn.hpp).
 
-#include "redis_conn.hpp"
+#include "sd/redis/conn.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 
 #include <hiredis/hiredis.h>
 
-namespace sd::dlock {
+namespace sd::redis {
 namespace {
 
 RedisValue convert(const redisReply* r) {
@@ -248,4 +248,121 @@ Result<RedisValue> RedisPool::command(const RedisArgv& argv) {
   return r;
 }
 
-}  // namespace sd::dlock
+Result<std::vector<RedisValue>> RedisConn::pipeline(std::span<const RedisArgv> argvs,
+                                                    SteadyTime deadline) {
+  for (const auto& argv : argvs) {
+    Status s = send(argv);
+    if (!s.is_ok()) {
+      // A half-queued pipeline would misalign replies: never reuse this connection.
+      fail(s.message());
+      return error_;
+    }
+  }
+  std::vector<RedisValue> replies;
+  replies.reserve(argvs.size());
+  while (replies.size() < argvs.size()) {
+    if (auto v = take_reply()) {
+      replies.push_back(std::move(*v));
+      continue;
+    }
+    if (broken()) return error_;
+    const int timeout = ms_left(deadline);
+    if (timeout == 0) {
+      fail(connecting_ ? "connect timed out" : "timed out waiting for a reply");
+      return error_;
+    }
+    pollfd p{ctx_->fd, poll_events(), 0};
+    int n = ::poll(&p, 1, timeout);
+    if (n < 0 && errno != EINTR) {
+      fail(std::string("poll: ") + std::strerror(errno));
+      return error_;
+    }
+    if (n > 0) on_events(p.revents);
+  }
+  return replies;
+}
+
+std::string RedisScript::sha() const {
+  std::lock_guard lk(mu_);
+  return sha_;
+}
+
+void RedisScript::set_sha(const std::string& sha) const {
+  std::lock_guard lk(mu_);
+  sha_ = sha;
+}
+
+namespace {
+
+bool is_noscript(const RedisValue& v) {
+  return v.type == RedisValue::Type::kError && v.str.starts_with("NOSCRIPT");
+}
+
+// SCRIPT LOAD for each distinct script of `calls` selected by `which`, pipelined.
+Status load_scripts(RedisConn& conn, std::span<const ScriptCall> calls,
+                    const std::vector<size_t>& which, SteadyTime deadline) {
+  std::vector<const RedisScript*> scripts;
+  for (size_t i : which) {
+    if (std::find(scripts.begin(), scripts.end(), calls[i].script) == scripts.end())
+      scripts.push_back(calls[i].script);
+  }
+  std::vector<RedisArgv> argvs;
+  for (const auto* s : scripts) argvs.push_back({"SCRIPT", "LOAD", s->body()});
+  auto replies = conn.pipeline(argvs, deadline);
+  if (!replies.is_ok()) return replies.status();
+  for (size_t k = 0; k < scripts.size(); ++k) {
+    const RedisValue& v = (*replies)[k];
+    if (v.type == RedisValue::Type::kError) return redis_error_status(conn.addr(), v.str);
+    if (!v.is_str())
+      return internal_error("redis " + conn.addr().str() + ": bad SCRIPT LOAD reply");
+    scripts[k]->set_sha(v.str);
+  }
+  return Status::ok();
+}
+
+// EVALSHA for the calls selected by `which`, pipelined; replies land in out[which[k]].
+Status eval_calls(RedisConn& conn, std::span<const ScriptCall> calls,
+                  const std::vector<size_t>& which, std::vector<RedisValue>& out,
+                  SteadyTime deadline) {
+  std::vector<RedisArgv> argvs;
+  argvs.reserve(which.size());
+  for (size_t i : which) {
+    const ScriptCall& c = calls[i];
+    RedisArgv argv{"EVALSHA", c.script->sha(), std::to_string(c.keys.size())};
+    argv.insert(argv.end(), c.keys.begin(), c.keys.end());
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    argvs.push_back(std::move(argv));
+  }
+  auto replies = conn.pipeline(argvs, deadline);
+  if (!replies.is_ok()) return replies.status();
+  for (size_t k = 0; k < which.size(); ++k) out[which[k]] = std::move((*replies)[k]);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<RedisValue>> run_scripts(RedisConn& conn, std::span<const ScriptCall> calls,
+                                            SteadyTime deadline) {
+  std::vector<size_t> all(calls.size()), unloaded;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    all[i] = i;
+    if (calls[i].script->sha().empty()) unloaded.push_back(i);
+  }
+  if (!unloaded.empty()) {
+    if (Status s = load_scripts(conn, calls, unloaded, deadline); !s.is_ok()) return s;
+  }
+  std::vector<RedisValue> out(calls.size());
+  if (Status s = eval_calls(conn, calls, all, out, deadline); !s.is_ok()) return s;
+  // NOSCRIPT means the script did not run, so running it again cannot apply it twice.
+  std::vector<size_t> retry;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (is_noscript(out[i])) retry.push_back(i);
+  }
+  if (!retry.empty()) {
+    if (Status s = load_scripts(conn, calls, retry, deadline); !s.is_ok()) return s;
+    if (Status s = eval_calls(conn, calls, retry, out, deadline); !s.is_ok()) return s;
+  }
+  return out;
+}
+
+}  // namespace sd::redis
