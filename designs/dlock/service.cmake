@@ -11,4 +11,4 @@ sd_set_warnings(dlockd)
 
 sd_add_test(NAME dlock_service_tests
   SOURCES tests/service_test.cpp tests/service_abandon_test.cpp
-  DEPS sd::dlock_service)
+  DEPS sd::dlock_service sd::testing)

@@ -20,6 +20,7 @@
 #include "sd/dlock/store.hpp"
 #include "sd/metrics/metrics.hpp"
 #include "sd/net/router.hpp"
+#include "sd/testing/manual_timers.hpp"
 
 namespace service_test {
 
@@ -92,62 +93,7 @@ class CaptureSink final : public sd::net::Responder::Sink {
   std::shared_ptr<Reply> reply_;
 };
 
-// Timers that fire only when the test advances the fake clock.
-class ManualTimers {
- public:
-  explicit ManualTimers(sd::FakeClock& clock) : clock_(clock) {}
-
-  struct Flag final : sd::net::TimerHandle::Impl {
-    bool cancelled = false;
-    void cancel() override { cancelled = true; }
-  };
-  struct Entry {
-    sd::TimePoint due;
-    std::function<void()> fn;
-    std::shared_ptr<Flag> flag;
-  };
-
-  sd::net::TimerHandle schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
-    auto flag = std::make_shared<Flag>();
-    entries_.push_back({clock_.now() + delay, std::move(fn), flag});
-    ++scheduled_;
-    return sd::net::TimerHandle(flag);
-  }
-
-  // Advances the clock in 1 ms steps, firing due timers (like a real event loop would).
-  void advance(std::chrono::milliseconds d) {
-    for (auto i = 0ms; i < d; i += 1ms) {
-      clock_.advance(1ms);
-      fire_due();
-    }
-  }
-
-  void fire_due() {
-    for (bool fired = true; fired;) {
-      fired = false;
-      for (size_t i = 0; i < entries_.size(); ++i) {
-        if (entries_[i].due > clock_.now()) continue;
-        Entry e = std::move(entries_[i]);
-        entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
-        if (!e.flag->cancelled) e.fn();  // may schedule more; restart the scan
-        fired = true;
-        break;
-      }
-    }
-  }
-
-  size_t live() const {
-    size_t n = 0;
-    for (const auto& e : entries_) n += e.flag->cancelled ? 0 : 1;
-    return n;
-  }
-  size_t scheduled() const { return scheduled_; }
-
- private:
-  sd::FakeClock& clock_;
-  std::vector<Entry> entries_;
-  size_t scheduled_ = 0;
-};
+using sd::testing::ManualTimers;
 
 struct Fixture {
   sd::FakeClock clock;

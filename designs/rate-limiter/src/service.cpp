@@ -123,38 +123,63 @@ RateLimitService::Impl::resolve(const std::string& domain) {
       "unknown domain '" + domain + "' (known: " + (list.empty() ? "none" : list) + ")"};
 }
 
-service_detail::Parsed<RateLimitService::Impl::Evaluation> RateLimitService::Impl::evaluate(
+service_detail::Parsed<RateLimitService::Impl::Prepared> RateLimitService::Impl::prepare(
     const CheckRequest& req) {
   auto resolved = resolve(req.domain);
   if (auto* err = std::get_if<ApiError>(&resolved)) return *err;
-  const Cache& c = *std::get<std::shared_ptr<const Cache>>(resolved);
-
-  // Match every descriptor first: the store items point into `matches`, which must not move.
+  Prepared p;
+  p.cache = std::move(std::get<std::shared_ptr<const Cache>>(resolved));
+  p.domain = req.domain;
   const size_t n = req.descriptors.size();
-  std::vector<std::optional<Match>> matches;
-  matches.reserve(n);
+  p.matches.reserve(n);
   for (const auto& entries : req.descriptors)
-    matches.push_back(c.rules->match(req.domain, entries));
-  constexpr size_t kNone = static_cast<size_t>(-1);
-  std::vector<size_t> item_of(n, kNone);
-  std::vector<StoreItem> items;
+    p.matches.push_back(p.cache->rules->match(req.domain, entries));
+  p.item_of.assign(n, Prepared::kNone);
   for (size_t i = 0; i < n; ++i) {
-    if (!matches[i]) continue;
-    const auto& spec = matches[i]->rule->rate_limit;
+    if (!p.matches[i]) continue;
+    const auto& spec = p.matches[i]->rule->rate_limit;
     if (!spec || spec->unlimited) continue;
-    item_of[i] = items.size();
-    items.push_back({spec->algorithm, spec->limit, matches[i]->key, req.cost});
+    p.item_of[i] = p.items.size();
+    // finish() needs only the rule, so the key moves to the store item.
+    p.items.push_back({spec->algorithm, spec->limit, std::move(p.matches[i]->key), req.cost});
   }
+  p.item_count = p.items.size();
+  return p;
+}
 
-  Result<std::vector<Decision>> decided = std::vector<Decision>{};
-  if (!items.empty()) decided = store.decide(items);
-  if (decided && decided->size() != items.size()) {
+void RateLimitService::Impl::evaluate_async(const CheckRequest& req, EvalDone done) {
+  auto prepared = prepare(req);
+  if (auto* err = std::get_if<ApiError>(&prepared)) return done(*err);
+  auto p = std::make_shared<Prepared>(std::move(std::get<Prepared>(prepared)));
+  if (p->item_count == 0) return done(finish(*p, std::vector<Decision>{}));
+  {
+    std::lock_guard lock(mu);
+    ++async_pending;
+  }
+  std::vector<OwnedStoreItem> items = std::move(p->items);
+  // Runs inline (memory://) or on a store thread (redis://); shutdown() waits for it, so `this`
+  // outlives it. Everything else it needs is owned by `p`.
+  store.decide_async(std::move(items),
+                     [this, p, done = std::move(done)](Result<std::vector<Decision>> decided) {
+                       done(finish(*p, std::move(decided)));
+                       std::lock_guard lock(mu);
+                       if (--async_pending == 0) async_cv.notify_all();
+                     });
+}
+
+RateLimitService::Impl::Evaluation RateLimitService::Impl::finish(
+    const Prepared& p, Result<std::vector<Decision>> decided) {
+  const Cache& c = *p.cache;
+  const auto& matches = p.matches;
+  const auto& item_of = p.item_of;
+  const size_t n = matches.size();
+  if (decided && decided->size() != p.item_count) {
     decided = internal_error("store answered " + std::to_string(decided->size()) +
-                             " decisions for " + std::to_string(items.size()) + " items");
+                             " decisions for " + std::to_string(p.item_count) + " items");
   }
   Evaluation ev;
   if (!decided) {
-    if (auto it = c.store_errors.find(req.domain); it != c.store_errors.end()) it->second->inc();
+    if (auto it = c.store_errors.find(p.domain); it != c.store_errors.end()) it->second->inc();
     if (options.on_store_error == StoreErrorPolicy::kClosed) {
       ev.status = 429;
       ev.body = {{"error", "store_unavailable"},
@@ -303,8 +328,11 @@ void RateLimitService::Impl::shutdown() {
   std::vector<std::pair<std::shared_ptr<Delayed>, net::TimerHandle>> pending;
   net::TimerHandle timer;
   {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     stopped = true;
+    // Store calls in flight answer through this service; a store bounds each by its timeout.
+    // Their replies go out at once from here on (send_later sees `stopped`).
+    async_cv.wait(lock, [this] { return async_pending == 0; });
     pending.swap(delayed);
     timer = std::move(maintenance_timer);
   }

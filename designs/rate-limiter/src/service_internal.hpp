@@ -2,6 +2,8 @@
 // RateLimitService internals shared by service.cpp (decisions), service_concurrency.cpp (permits),
 // service_request.cpp (request parsing) and service_routes.cpp (handlers).
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,7 +84,23 @@ struct RateLimitService::Impl {
     net::Headers headers;
     Nanos delay{0};  // leaky queue: hold the reply this long (allowed only)
   };
-  service_detail::Parsed<Evaluation> evaluate(const CheckRequest& req);
+  // A request matched against the rules, waiting for its store decisions; owns everything the
+  // decision needs (it may finish on a store thread, after the request is gone).
+  struct Prepared {
+    static constexpr size_t kNone = static_cast<size_t>(-1);
+    std::shared_ptr<const Cache> cache;  // keeps the matched rules alive
+    std::string domain;
+    std::vector<std::optional<Match>> matches;  // keys moved into items
+    std::vector<size_t> item_of;                // matches[i] -> items index, or kNone
+    std::vector<OwnedStoreItem> items;          // handed to the store
+    size_t item_count = 0;
+  };
+  service_detail::Parsed<Prepared> prepare(const CheckRequest& req);
+  Evaluation finish(const Prepared& p, Result<std::vector<Decision>> decided);
+  // Decides `req` and calls done exactly once: inline for a client error, nothing to decide or a
+  // synchronous store (memory://); else on the store's thread (redis://).
+  using EvalDone = std::function<void(service_detail::Parsed<Evaluation>)>;
+  void evaluate_async(const CheckRequest& req, EvalDone done);
   // Sends `resp` through `out` after `delay` (at once when zero or after shutdown).
   void send_later(Nanos delay, net::Responder out, net::Response resp);
 
@@ -133,7 +151,9 @@ struct RateLimitService::Impl {
   mutable std::mutex mu;  // guards everything below
   std::vector<std::pair<std::shared_ptr<Delayed>, net::TimerHandle>> delayed;
   std::unordered_map<std::string, Held> permits;
-  size_t permits_in_flight = 0;  // sum of permits[*].permits.size()
+  size_t permits_in_flight = 0;      // sum of permits[*].permits.size()
+  size_t async_pending = 0;          // evaluate_async calls whose store answer has not run yet
+  std::condition_variable async_cv;  // async_pending reached 0
   net::TimerHandle maintenance_timer;
   bool stopped = false;
 };

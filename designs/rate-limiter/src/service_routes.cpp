@@ -22,13 +22,16 @@ struct RateLimitService::Routes {
     TimePoint start = s.clock.now();
     auto parsed = service_detail::parse_check(req.body, s.options);
     if (auto* err = std::get_if<ApiError>(&parsed)) return out.send(err->response());
-    auto ev = s.evaluate(std::get<CheckRequest>(parsed));
-    if (auto* err = std::get_if<ApiError>(&ev)) return out.send(err->response());
-    auto& e = std::get<Impl::Evaluation>(ev);
-    net::Response r = net::Response::json(e.status, e.body);
-    r.headers = std::move(e.headers);
-    observe(s.latency_check, s.clock, start);
-    out.send(std::move(r));  // the caller applies delay_ms itself
+    // std::function needs a copyable callable; the Responder is move-only.
+    auto o = std::make_shared<net::Responder>(std::move(out));
+    s.evaluate_async(std::get<CheckRequest>(parsed), [&s, o, start](auto ev) {
+      if (auto* err = std::get_if<ApiError>(&ev)) return o->send(err->response());
+      auto& e = std::get<Impl::Evaluation>(ev);
+      net::Response r = net::Response::json(e.status, e.body);
+      r.headers = std::move(e.headers);
+      observe(s.latency_check, s.clock, start);
+      o->send(std::move(r));  // the caller applies delay_ms itself
+    });
   }
 
   // nginx auth_request: 204 lets the request through, 429 stops it; the leaky-queue delay is
@@ -47,19 +50,21 @@ struct RateLimitService::Routes {
     }
     auto parsed = service_detail::parse_auth(req, s.options);
     if (auto* err = std::get_if<ApiError>(&parsed)) return out.send(err->response());
-    auto ev = s.evaluate(std::get<CheckRequest>(parsed));
-    if (auto* err = std::get_if<ApiError>(&ev)) return out.send(err->response());
-    auto& e = std::get<Impl::Evaluation>(ev);
-    net::Response r;
-    if (e.status == 200) {
-      r.status = 204;
-      r.content_type.clear();
-    } else {
-      r = net::Response::json(e.status == 429 ? deny_status : e.status, e.body);
-    }
-    r.headers = std::move(e.headers);
-    observe(s.latency_auth, s.clock, start);
-    s.send_later(e.delay, std::move(out), std::move(r));
+    auto o = std::make_shared<net::Responder>(std::move(out));
+    s.evaluate_async(std::get<CheckRequest>(parsed), [&s, o, start, deny_status](auto ev) {
+      if (auto* err = std::get_if<ApiError>(&ev)) return o->send(err->response());
+      auto& e = std::get<Impl::Evaluation>(ev);
+      net::Response r;
+      if (e.status == 200) {
+        r.status = 204;
+        r.content_type.clear();
+      } else {
+        r = net::Response::json(e.status == 429 ? deny_status : e.status, e.body);
+      }
+      r.headers = std::move(e.headers);
+      observe(s.latency_auth, s.clock, start);
+      s.send_later(e.delay, std::move(*o), std::move(r));
+    });
   }
 
   static void acquire(Impl& s, net::Request& req, net::Responder out) {

@@ -22,8 +22,9 @@
 //
 // Threading: handlers run on any I/O thread; the Store, RulesSource and ConcurrencyLimiter are
 // thread-safe; the service's own state (metrics cache, permits, delayed replies) has its mutexes.
-// A Store or lock backend that does network I/O (redis://, dlockd://) blocks the calling I/O
-// thread for that call: run ratelimitd with --threads to match.
+// /v1/check and /v1/auth match rules on the I/O thread and answer from Store::decide_async's
+// callback, so a redis:// store (batched, on its own threads) never blocks an I/O thread; a lock
+// backend that does network I/O (dlockd://) still blocks the calling I/O thread for that call.
 
 #include <chrono>
 #include <cstdint>
@@ -93,7 +94,8 @@ class RateLimitService {
   // Store housekeeping, releases concurrency permits older than permit_ttl, forgets delayed
   // replies that were sent.
   void maintain();
-  // Cancels the timers, sends the delayed replies now, releases every permit. Idempotent; call
+  // Waits for store calls in flight (each bounded by the store's timeout) and sends their replies,
+  // cancels the timers, sends the delayed replies now, releases every permit. Idempotent; call
   // before the scheduler's owner goes away.
   void shutdown();
 

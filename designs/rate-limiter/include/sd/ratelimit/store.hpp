@@ -9,6 +9,7 @@
 // A decision needs the algorithm and limit with the key, so a changed rule (new limit or
 // algorithm) starts fresh state instead of misreading the old one.
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +29,16 @@ struct StoreItem {
   uint64_t cost = 1;
 };
 
+// A StoreItem that owns its key, for decide_async (the caller's request may be gone when the
+// store gets to it).
+struct OwnedStoreItem {
+  Algorithm algorithm = Algorithm::kTokenBucket;
+  Limit limit;
+  std::string key;
+  uint64_t cost = 1;
+  StoreItem view() const { return {algorithm, limit, key, cost}; }
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -36,6 +47,17 @@ class Store {
   // timeout) fails the whole call with kUnavailable; the caller applies its fail-open/closed
   // policy.
   virtual Result<std::vector<Decision>> decide(std::span<const StoreItem> items) = 0;
+  // decide() without blocking the caller on network I/O. `done` is called exactly once with what
+  // decide() would return, possibly inline (before decide_async returns) and possibly on another
+  // thread (redis:// answers from its batching workers, and fails calls still queued at
+  // destruction with kUnavailable). Default: decide() inline (memory:// is fast and local).
+  using DecideDone = std::function<void(Result<std::vector<Decision>>)>;
+  virtual void decide_async(std::vector<OwnedStoreItem> items, DecideDone done) {
+    std::vector<StoreItem> views;
+    views.reserve(items.size());
+    for (const OwnedStoreItem& it : items) views.push_back(it.view());
+    done(decide(views));
+  }
   virtual std::string describe() const = 0;  // "memory://", "redis://127.0.0.1:6379"
   // Housekeeping (memory: evict idle keys); called about once a second by the service.
   virtual void maintain() {}
