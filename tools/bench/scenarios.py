@@ -157,8 +157,9 @@ SCENARIOS.append({
     "title": "Rate-limit decisions: ratelimitd vs a Redis Lua token bucket called directly",
     "what": "One decision per op, keys uniform over sd-load's key space. ratelimitd: `POST "
             "/v1/check` (JSON descriptor, rule match, token bucket, IETF RateLimit headers) with "
-            "the in-memory store or the Redis store (one EVALSHA per decision; server CPU "
-            "includes Redis's). Peer: the usual production recipe — the application sends "
+            "the in-memory store or the Redis store (one EVALSHA per decision, the decisions "
+            "queued meanwhile pipelined together off the HTTP thread; server CPU includes "
+            "Redis's). Peer: the usual production recipe — the application sends "
             "EVALSHA of a token-bucket Lua script (hash per key, Redis TIME, PEXPIRE) straight to "
             "Redis. All buckets are large enough that every decision allows.",
     "systems": RATELIMIT_SYSTEMS,
