@@ -20,6 +20,7 @@
 #include "sd/dlock/store.hpp"
 #include "sd/metrics/metrics.hpp"
 #include "sd/net/router.hpp"
+#include "sd/testing/captured_reply.hpp"
 #include "sd/testing/manual_timers.hpp"
 
 namespace service_test {
@@ -28,70 +29,8 @@ using nlohmann::json;
 using sd::net::Method;
 using namespace std::chrono_literals;
 
-// A reply slot filled by the Responder's sink.
-struct Reply {
-  std::mutex mu;
-  bool done = false;
-  sd::net::Response response;
-  bool abandoned = false;
-  std::function<void()> on_abandon;  // registered through Responder::on_abandoned
-
-  // The client goes away (as the server's ConnSink does it): runs the abandon handler unless
-  // answered already; later responses are dropped. Returns false if already answered.
-  bool abandon() {
-    std::function<void()> fn;
-    {
-      std::lock_guard lock(mu);
-      if (done || abandoned) return false;
-      abandoned = true;
-      fn.swap(on_abandon);
-    }
-    if (fn) fn();
-    return true;
-  }
-  bool has_abandon_handler() {
-    std::lock_guard lock(mu);
-    return static_cast<bool>(on_abandon);
-  }
-
-  bool ready() {
-    std::lock_guard lock(mu);
-    return done;
-  }
-  int status() {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    return response.status;
-  }
-  json body() {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    json j = json::parse(response.body, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
-  }
-};
-
-class CaptureSink final : public sd::net::Responder::Sink {
- public:
-  explicit CaptureSink(std::shared_ptr<Reply> r) : reply_(std::move(r)) {}
-  void deliver(sd::net::Response r) override {
-    std::function<void()> dropped;
-    std::lock_guard lock(reply_->mu);
-    if (reply_->abandoned) return;  // like the server: a no-op once the client is gone
-    REQUIRE_FALSE(reply_->done);
-    reply_->response = std::move(r);
-    reply_->done = true;
-    dropped.swap(reply_->on_abandon);
-  }
-  void set_abandon_handler(std::function<void()> fn) override {
-    std::lock_guard lock(reply_->mu);
-    if (!reply_->done && !reply_->abandoned) reply_->on_abandon.swap(fn);
-  }
-
- private:
-  std::shared_ptr<Reply> reply_;
-};
+using Reply = sd::testing::CapturedReply;
+using sd::testing::CaptureSink;
 
 using sd::testing::ManualTimers;
 

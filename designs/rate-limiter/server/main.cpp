@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--legacy-headers", legacy_headers, "Also send X-RateLimit-Limit/Remaining/Reset")
       ->envname("RATELIMITD_LEGACY_HEADERS");
-  app.add_option("--threads", threads, "I/O threads (a remote --lock-uri blocks one per concurrency call)")
+  app.add_option("--threads", threads,
+                 "I/O threads (a remote --lock-uri blocks one per concurrency call)")
       ->envname("RATELIMITD_THREADS")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -23,6 +23,7 @@
 #include "sd/ratelimit/rules_watch.hpp"
 #include "sd/ratelimit/service.hpp"
 #include "sd/ratelimit/store.hpp"
+#include "sd/testing/captured_reply.hpp"
 #include "sd/testing/manual_timers.hpp"
 
 namespace service_test {
@@ -32,55 +33,8 @@ using sd::net::Method;
 using namespace std::chrono_literals;
 namespace rl = sd::ratelimit;
 
-// A reply slot filled by the Responder's sink.
-struct Reply {
-  std::mutex mu;
-  bool done = false;
-  sd::net::Response response;
-
-  bool ready() {
-    std::lock_guard lock(mu);
-    return done;
-  }
-  int status() {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    return response.status;
-  }
-  json body() {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    json j = json::parse(response.body, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
-  }
-  // The header's value, "" if absent (has_header tells them apart).
-  std::string header(const std::string& name) {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    const std::string* v = sd::net::find_header(response.headers, name);
-    return v ? *v : "";
-  }
-  bool has_header(const std::string& name) {
-    std::lock_guard lock(mu);
-    REQUIRE(done);
-    return sd::net::find_header(response.headers, name) != nullptr;
-  }
-};
-
-class CaptureSink final : public sd::net::Responder::Sink {
- public:
-  explicit CaptureSink(std::shared_ptr<Reply> r) : reply_(std::move(r)) {}
-  void deliver(sd::net::Response r) override {
-    std::lock_guard lock(reply_->mu);
-    REQUIRE_FALSE(reply_->done);
-    reply_->response = std::move(r);
-    reply_->done = true;
-  }
-
- private:
-  std::shared_ptr<Reply> reply_;
-};
+using Reply = sd::testing::CapturedReply;
+using sd::testing::CaptureSink;
 
 using sd::testing::ManualTimers;
 
