@@ -66,8 +66,7 @@ std::string validate_limit(Algorithm a, const Limit& limit) {
   }
   // The longest wait a limit implies (refilling the whole burst, or the leaky queue's full queue)
   // must stay far inside Nanos.
-  const uint64_t burst =
-      a == Algorithm::kLeakyQueue ? limit.burst : (limit.burst != 0 ? limit.burst : limit.requests);
+  const uint64_t burst = detail::effective_burst(a, limit);
   const double drain_ns = static_cast<double>(burst) * static_cast<double>(limit.period.count()) /
                           static_cast<double>(limit.requests);
   if (drain_ns > static_cast<double>(kMaxPeriod.count())) {

@@ -18,7 +18,7 @@ struct Gcra {
   explicit Gcra(const Limit& l)
       : R(static_cast<double>(l.requests)),
         P(period_us(l)),
-        B(static_cast<double>(l.burst != 0 ? l.burst : l.requests)),
+        B(static_cast<double>(effective_burst(Algorithm::kGcra, l))),
         T(P / R),
         tau(T * B) {}
 

@@ -27,6 +27,22 @@ inline double period_us(const Limit& l) {
   return static_cast<double>(l.period.count()) / 1000.0;
 }
 
+// The burst an algorithm works with: the buckets and GCRA default to `requests`, the leaky queue's
+// queue defaults to empty, window algorithms have none (0). Limiters, validation and the Redis key
+// scheme all use this one rule.
+inline uint64_t effective_burst(Algorithm a, const Limit& l) {
+  switch (a) {
+    case Algorithm::kTokenBucket:
+    case Algorithm::kLeakyBucket:
+    case Algorithm::kGcra:
+      return l.burst != 0 ? l.burst : l.requests;
+    case Algorithm::kLeakyQueue:
+      return l.burst;
+    default:
+      return 0;
+  }
+}
+
 // A µs duration as Nanos: rounded up to a whole µs, never negative, saturating (a wait that long
 // cannot happen within validate_limit's bounds, but a cost far above the limit could ask for it).
 inline Nanos us_to_nanos(double us) {

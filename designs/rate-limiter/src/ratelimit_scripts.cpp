@@ -236,17 +236,8 @@ std::string num(double x) {
   return buf;
 }
 
-double effective_burst(const StoreItem& item) {
-  switch (item.algorithm) {
-    case Algorithm::kTokenBucket:
-    case Algorithm::kLeakyBucket:
-    case Algorithm::kGcra:
-      return static_cast<double>(item.limit.burst != 0 ? item.limit.burst : item.limit.requests);
-    case Algorithm::kLeakyQueue:
-      return static_cast<double>(item.limit.burst);
-    default:
-      return 0;  // window algorithms have no burst
-  }
+double burst_of(const StoreItem& item) {
+  return static_cast<double>(detail::effective_burst(item.algorithm, item.limit));
 }
 
 // <prefix><name>:<P>:<R>:<B>:<key>
@@ -254,7 +245,7 @@ std::string key_of(std::string_view prefix, std::string_view name, const StoreIt
   std::string k(prefix);
   k.append(name).append(":").append(num(period_us(item.limit))).append(":");
   k.append(std::to_string(item.limit.requests)).append(":");
-  k.append(num(effective_burst(item))).append(":").append(item.key);
+  k.append(num(burst_of(item))).append(":").append(item.key);
   return k;
 }
 
@@ -310,8 +301,7 @@ redis::ScriptCall decide_call(std::string_view prefix, const StoreItem& item,
   call.keys.push_back(state_key(prefix, item));
   if (item.algorithm == Algorithm::kSlidingLog) call.keys.push_back(sum_key(prefix, item));
   call.args = {t_us ? num(*t_us) : std::string(), num(period_us(item.limit)),
-               std::to_string(item.limit.requests), num(effective_burst(item)),
-               std::to_string(item.cost)};
+               std::to_string(item.limit.requests), num(burst_of(item)), std::to_string(item.cost)};
   return call;
 }
 

@@ -18,7 +18,7 @@ struct TokenBucket {
   explicit TokenBucket(const Limit& l)
       : R(static_cast<double>(l.requests)),
         P(period_us(l)),
-        B(static_cast<double>(l.burst != 0 ? l.burst : l.requests)) {}
+        B(static_cast<double>(effective_burst(Algorithm::kTokenBucket, l))) {}
 
   State fresh(double t) const { return {B, t}; }
 
