@@ -38,8 +38,33 @@ def aggregate(runs):
                 lambda r: r["server_cpu_s"] / r["wall_s"] if r["wall_s"] else 0)
             s["errors_sample"] = next((r["result"]["error_samples"][0] for r in ok
                                        if r["result"].get("error_samples")), "")
+            _booking_summary(s, ok)
         out[key] = s
     return out
+
+
+def bookings_per_s(result):
+    """Bookings (ok ops: paid) per second of one sd-load result, or None."""
+    d = result.get("duration_s")
+    return result.get("ok", 0) / d if d else None
+
+
+def hold_latency(result, p):
+    """The hold step's percentile (µs) of one ticketing-book result, or None."""
+    return result.get("steps", {}).get("hold", {}).get("latency_us", {}).get(p)
+
+
+def _booking_summary(s, ok):
+    """Ticketing rounds: bookings/s, the hold request's p50/p99 (medians over rounds) and the
+    share of attempts that conflicted."""
+    results = [r["result"] for r in ok]
+    if not all("hold" in r.get("steps", {}) for r in results):
+        return
+    s["bookings"] = statistics.median(bookings_per_s(r) or 0 for r in results)
+    s["booking_rounds"] = [bookings_per_s(r) or 0 for r in results]
+    for p in ("p50", "p99"):
+        s[f"hold_{p}"] = statistics.median(hold_latency(r, p) for r in results)
+    s["conflict_rate"] = s["conflicts"] / s["ops"] if s["ops"] else 0.0
 
 
 def ratio(agg, sid, ours, peer, conns, metric="throughput"):
@@ -81,7 +106,38 @@ def concurrencies(agg, sid):
     return sorted({c for (s, _, c) in agg if s == sid})
 
 
+def _cpu_cells(s):
+    flag = " ⚠" if s["gen_cores"] >= GEN_BUSY else ""
+    return f"{s['gen_cores']:.2f} cores{flag} | {s['server_cores']:.2f} cores"
+
+
+def booking_table(agg, sc):
+    """Ticketing scenarios: bookings/s next to attempts/s, the conflict share and hold latency."""
+    sid = sc["id"]
+    head = ("| clients | strategy | bookings/s | attempts/s | conflicts | hold p50 | hold p99 | "
+            "op p99 | errors | rounds (bookings/s) | sd-load CPU | server CPU |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for c in concurrencies(agg, sid):
+        for system in sc["systems"]:
+            s = agg.get((sid, system, c))
+            if s is None:
+                continue
+            name = LABELS.get(system, system)
+            if "bookings" not in s:
+                why = s["failed"][0][:60] if s["failed"] else "no hold latency in the result"
+                lines.append(f"| {c} | {name} | failed: {why} |")
+                continue
+            rounds = " / ".join(fmt_ops(v) for v in s["booking_rounds"])
+            lines.append(f"| {c} | {name} | {fmt_ops(s['bookings'])} | "
+                         f"{fmt_ops(s['throughput'])} | {100 * s['conflict_rate']:.1f}% | "
+                         f"{fmt_us(s['hold_p50'])} | {fmt_us(s['hold_p99'])} | "
+                         f"{fmt_us(s['p99'])} | {s['errors']} | {rounds} | {_cpu_cells(s)} |")
+    return "\n".join(lines)
+
+
 def scenario_table(agg, sc):
+    if sc["kind"] == "booking":
+        return booking_table(agg, sc)
     sid = sc["id"]
     if sc["kind"] == "latency":
         head = ("| system | clients | handoffs/s | p50 | p90 | p99 | p99.9 | max | errors | "
@@ -120,7 +176,17 @@ def ratio_table(agg, sc):
              if any((sid, a, c) in agg and (sid, b, c) in agg for c in concurrencies(agg, sid))]
     if not pairs:
         return ""
-    if sc["kind"] == "latency":
+    if sc["kind"] == "booking":  # one row per strategy: many strategies, one peer
+        concs = concurrencies(agg, sid)
+        peer = LABELS[pairs[0][1]]
+        head = f"| strategy / {peer} | " + " | ".join(
+            f"{m}, {c} clients" for c in concs for m in ("bookings/s", "hold p99")) + " |"
+        rows = [f"| {LABELS[a]} | " + " | ".join(
+            fmt_ratio(ratio(agg, sid, a, b, c, m)) for c in concs
+            for m in ("bookings", "hold_p99")) + " |" for a, b in pairs]
+        note = (f"Ratios are strategy / {peer}: bookings/s above 1× books faster; hold p99 "
+                "below 1× answers holds faster.")
+    elif sc["kind"] == "latency":
         head = "| clients | " + " | ".join(
             f"{LABELS[b]} p{p} / {LABELS[a]} p{p}" for a, b in pairs for p in ("50", "99")) + " |"
         rows = []
@@ -225,6 +291,12 @@ def svgs(agg):
                 "Handoff latency (release sent → grant received), log scale",
                 [label for _, label in PCTS], series, "latency", log_y=True, unit_fmt=svg.fmt_us,
                 ref=(1000.0, "target: p99 ≤ 1 ms"))
+        elif sc["kind"] == "booking":
+            series = [(LABELS[s], [agg.get((sid, s, c), {}).get("bookings") for c in concs])
+                      for s in systems]
+            out[f"bench-{sid}.svg"] = svg.line_chart(
+                sc["title"].split(" (")[0], concs, series, "concurrent shoppers (connections)",
+                "bookings/s")
         else:
             series = [(LABELS[s], [agg.get((sid, s, c), {}).get("throughput") for c in concs])
                       for s in systems]
@@ -373,5 +445,6 @@ def render_markdown(results, svg_names):
     return "\n".join(out)
 
 
-__all__ = ["aggregate", "ratio", "scenario_table", "ratio_table", "evaluate_targets", "svgs",
-           "render_markdown", "targets_table"]
+__all__ = ["aggregate", "ratio", "scenario_table", "booking_table", "ratio_table",
+           "evaluate_targets", "svgs", "render_markdown", "targets_table", "bookings_per_s",
+           "hold_latency"]

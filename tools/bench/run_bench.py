@@ -2,7 +2,8 @@
 """Bench runner: starts the project's servers and their peers on loopback, drives each scenario
 with sd-load for every system in alternation, always stops everything, and writes the report.
 
-  python3 tools/bench/run_bench.py [core] [dlock] [rate-limiter] [--quick] [--out DIR]
+  python3 tools/bench/run_bench.py [core] [dlock] [rate-limiter] [ticketing] [--quick] [--out DIR]
+                                   [--build-dir DIR]
 
 `./sd bench` installs the packages, builds Release and runs this. Full runs write
 docs/benchmarks.md, docs/bench-*.svg and docs/bench-results/full.json; --quick runs (a check
@@ -31,16 +32,17 @@ import scenarios  # noqa: E402
 from systems import make_systems, version_of  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SD_LOAD = os.path.join(ROOT, "build/release/tools/loadgen/sd-load")
-SD_LOAD_DLOCK = os.path.join(ROOT, "build/release/tools/loadgen/sd-load-dlock")
-DESIGNS = ("core", "dlock", "rate-limiter")
+BUILD_DIR = "build/release"  # --build-dir: where every binary comes from (relative to ROOT)
+SD_LOAD = os.path.join(ROOT, BUILD_DIR, "tools/loadgen/sd-load")
+SD_LOAD_DLOCK = os.path.join(ROOT, BUILD_DIR, "tools/loadgen/sd-load-dlock")
+DESIGNS = ("core", "dlock", "rate-limiter", "ticketing")
 
 # In-process benchmarks per design (Google Benchmark JSON, and the accuracy tool's JSON), run
 # before the services so they see a quiet machine.
 MICRO = {
     "rate-limiter": {
-        "gbench": "build/release/designs/rate-limiter/ratelimit_algorithms_bench",
-        "accuracy": "build/release/designs/rate-limiter/ratelimit-accuracy",
+        "gbench": "designs/rate-limiter/ratelimit_algorithms_bench",
+        "accuracy": "designs/rate-limiter/ratelimit-accuracy",
     },
 }
 
@@ -48,18 +50,18 @@ MICRO = {
 def run_micro(design, quick):
     m = MICRO[design]
     out = {}
-    gb = os.path.join(ROOT, m["gbench"])
+    gb = os.path.join(ROOT, BUILD_DIR, m["gbench"])
     cmd = [gb, "--benchmark_format=json", f"--benchmark_min_time={0.05 if quick else 0.5}"]
     log(f"{design}: {os.path.relpath(gb, ROOT)}")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    out["gbench_cmd"] = [m["gbench"]] + cmd[1:]
+    out["gbench_cmd"] = [os.path.relpath(gb, ROOT)] + cmd[1:]
     if p.returncode == 0:
         out["gbench"] = json.loads(p.stdout).get("benchmarks", [])
     else:
         out["gbench_failed"] = p.stderr.strip()[:300]
-    acc = os.path.join(ROOT, m["accuracy"])
+    acc = os.path.join(ROOT, BUILD_DIR, m["accuracy"])
     p = subprocess.run([acc, "--seed", "1"], capture_output=True, text=True, timeout=600)
-    out["accuracy_cmd"] = [m["accuracy"], "--seed", "1"]
+    out["accuracy_cmd"] = [os.path.relpath(acc, ROOT), "--seed", "1"]
     if p.returncode == 0:
         out["accuracy"] = json.loads(p.stdout)
     else:
@@ -117,7 +119,8 @@ def run_one(sc, system, conns, rnd, dur, warmup):
     else:
         cmd = [SD_LOAD, "-w", sc["workload"][system.name], "-t", system.target, "-c", str(conns),
                "-T", "1"]
-    cmd += ["-d", f"{d:g}", "--warmup", f"{warmup:g}", "--seed", "1", "-q"] + sc["args"](system.name)
+    cmd += ["-d", f"{d:g}", "--warmup", f"{warmup:g}", "--seed", "1", "-q"]
+    cmd += sc["args"](system.name) + system.load_args
     c0, s0, t0 = procs.children_cpu_seconds(), procs.cpu_seconds(system.pids), time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=d + warmup + 90)
     wall = time.monotonic() - t0
@@ -137,10 +140,17 @@ def run_one(sc, system, conns, rnd, dur, warmup):
 
 def progress_line(i, n, rec, rounds):
     head = (f"[{i:>3}/{n}] {rec['scenario']:<16} c={rec['connections']:<3} "
-            f"round {rec['round']}/{rounds} {rec['system']:<13}")
+            f"round {rec['round']}/{rounds} {rec['system']:<20}")
     if "result" not in rec:
         return f"{head} FAILED {rec['failed']}"
     r = rec["result"]
+    if report.hold_latency(r, "p99") is not None:  # ticketing: bookings and the hold's latency
+        return (f"{head} {report.fmt_ops(report.bookings_per_s(r)):>9} bookings/s "
+                f"({report.fmt_ops(r['throughput_ops_s'])} attempts/s, "
+                f"{r['conflicts']} conflicts)  hold p99 "
+                f"{report.fmt_us(report.hold_latency(r, 'p99'))}  errors {r['errors']}  "
+                f"(sd-load {rec['gen_cpu_s'] / rec['wall_s']:.2f} cores, server "
+                f"{rec['server_cpu_s'] / rec['wall_s']:.2f})")
     return (f"{head} {report.fmt_ops(r['throughput_ops_s']):>9} ops/s  p99 "
             f"{report.fmt_us(r['latency_us']['p99']):>9}  errors {r['errors']}  "
             f"(sd-load {rec['gen_cpu_s'] / rec['wall_s']:.2f} cores, server "
@@ -184,14 +194,18 @@ def _on_signal(signum, _frame):
 
 
 def main(argv=None):
+    global BUILD_DIR, SD_LOAD, SD_LOAD_DLOCK
     ap = argparse.ArgumentParser(description="Run the benchmark scenarios and write the report.")
     ap.add_argument("designs", nargs="*", metavar="design",
-                    help="core (HTTP), dlock, rate-limiter; default: all")
+                    help="core (HTTP), dlock, rate-limiter, ticketing; default: all")
     ap.add_argument("--quick", action="store_true", help="short runs, 1 round (< 3 minutes)")
     ap.add_argument("--duration", type=float, help="measured seconds per run (5; quick 2)")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run (1; quick 0.5)")
     ap.add_argument("--rounds", type=int, help="rounds per scenario (2; quick 1)")
     ap.add_argument("--out", help="output directory (default docs/, quick: build/bench-quick/)")
+    ap.add_argument("--build-dir", default=BUILD_DIR,
+                    help="the build tree to take every binary from, relative to the repository "
+                         "(default build/release, what ./sd bench builds)")
     ap.add_argument("--render-only", action="store_true",
                     help="run nothing: re-render the report from OUT/bench-results/MODE.json")
     a = ap.parse_args(argv)
@@ -209,6 +223,9 @@ def main(argv=None):
         with open(os.path.join(out_dir, "bench-results", f"{mode}.json")) as f:
             log("wrote " + render(out_dir, json.load(f)))
         return 0
+    BUILD_DIR = a.build_dir
+    SD_LOAD = os.path.join(ROOT, BUILD_DIR, "tools/loadgen/sd-load")
+    SD_LOAD_DLOCK = os.path.join(ROOT, BUILD_DIR, "tools/loadgen/sd-load-dlock")
     if not os.access(SD_LOAD, os.X_OK):
         sys.exit(f"[bench] {SD_LOAD} is missing: build Release first (./sd build release)")
 
@@ -231,7 +248,7 @@ def main(argv=None):
         for design in MICRO:
             if not a.designs or design in a.designs:
                 meta["micro"][design] = run_micro(design, a.quick)
-        systems = make_systems(ROOT)
+        systems = make_systems(ROOT, BUILD_DIR)
         needed = [n for n in systems if any(n in sc["systems"] for sc in selected)]
         for name in needed:
             t0 = time.monotonic()

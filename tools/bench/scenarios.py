@@ -24,6 +24,11 @@ LABELS = {
     "ratelimitd-memory": "ratelimitd (memory)",
     "ratelimitd-redis": "ratelimitd (Redis store)",
     "redis-tb": "Redis Lua token bucket",
+    "ticketd-dlock-sqlite": "dlock (embedded SQLite)",
+    "ticketd-dlock-dlockd": "dlock (dlockd)",
+    "ticketd-dlock-etcd": "dlock (etcd)",
+    "ticketd-conditional": "conditional update",
+    "ticketd-optimistic": "optimistic",
 }
 
 LIB_SYSTEMS = ["lib-dlockd", "lib-redis", "lib-redlock", "lib-etcd"]
@@ -171,6 +176,68 @@ SCENARIOS.append({
     "kind": "throughput",
     "ratios": [("ratelimitd-memory", "redis-tb"), ("ratelimitd-redis", "redis-tb")],
 })
+
+# Ticketing: one ticketd per double-booking strategy, the same sd-load workload for all. Ratios are
+# against the DB conditional update, the simplest correct strategy.
+TICKETING_SYSTEMS = ["ticketd-dlock-sqlite", "ticketd-dlock-dlockd", "ticketd-dlock-etcd",
+                     "ticketd-conditional", "ticketd-optimistic"]
+TICKETING_PEER = "ticketd-conditional"
+TICKETING_RATIOS = [(s, TICKETING_PEER) for s in TICKETING_SYSTEMS if s != TICKETING_PEER]
+TICKETING_HOT_SEATS = 32
+# The bench venue (ticketd --bench-venue): enough seats that uniform picks by 64 shoppers rarely
+# collide; a run never sells out anyway (each booking is cancelled again).
+TICKETING_BENCH_SEATS = 20000
+_TICKETING_WHAT = (
+    "One op = one booking attempt by a virtual shopper (sd-load `ticketing-book`, customer "
+    "`c<client>`): `POST /v1/events/{E}/holds` for one seat, `POST /v1/holds/{id}/pay`, then "
+    "`POST /v1/orders/{id}/cancel`, which puts the seat back on sale so the run reaches a steady "
+    "state instead of selling out (a hold that could not be paid is cancelled instead). "
+    "**bookings/s** counts the ops whose pay returned 201 (and whose cancel succeeded); a 409 "
+    "(seat held or sold by another shopper) is a conflict, not an error. **hold p50/p99** is the "
+    "hold request's own round trip (every attempt, granted or not); *op p99* covers all three "
+    "requests. ticketd: default threads and workers, instant simulated payments "
+    f"(`--payment-latency-ms 0`: the booking path only), one bench venue of "
+    f"{TICKETING_BENCH_SEATS:,} seats; dlock "
+    "takes per-seat locks (fencing tokens checked by the seat row) on its embedded SQLite backend, "
+    "on a dlockd (SQLite store, shared with the lock scenarios) or on a 1-node etcd; server CPU "
+    "includes the lock server's. ")
+SCENARIOS += [
+    {
+        "id": "tk-low",
+        "short": "bookings, low contention",
+        "design": "ticketing",
+        "title": f"Ticketing: bookings per strategy, low contention (seats uniform over "
+                 f"{TICKETING_BENCH_SEATS:,})",
+        "what": _TICKETING_WHAT + f"Here every attempt picks a seat uniformly among all "
+                f"{TICKETING_BENCH_SEATS:,}, so shoppers almost never want the same seat: the "
+                "cost of each strategy's guard when it is not needed.",
+        "systems": TICKETING_SYSTEMS,
+        "workload": {s: "ticketing-book" for s in TICKETING_SYSTEMS},
+        "args": lambda system: [],
+        "concurrency": [16, 64],
+        "quick_concurrency": [16],
+        "kind": "booking",
+        "ratios": TICKETING_RATIOS,
+    },
+    {
+        "id": "tk-flash",
+        "short": "bookings, flash sale",
+        "design": "ticketing",
+        "title": f"Ticketing: bookings per strategy, flash sale (every shopper on the same "
+                 f"{TICKETING_HOT_SEATS} seats)",
+        "what": _TICKETING_WHAT + f"Here every attempt picks among the first "
+                f"{TICKETING_HOT_SEATS} seats (`--hot {TICKETING_HOT_SEATS}`): most attempts "
+                "find their seat held by another shopper, so conflicts dominate and the "
+                "guard's behaviour under contention (lock waits, version races) decides.",
+        "systems": TICKETING_SYSTEMS,
+        "workload": {s: "ticketing-book" for s in TICKETING_SYSTEMS},
+        "args": lambda system: ["--hot", str(TICKETING_HOT_SEATS)],
+        "concurrency": [16, 64],
+        "quick_concurrency": [16],
+        "kind": "booking",
+        "ratios": TICKETING_RATIOS,
+    },
+]
 
 # Targets from issue 3. kind "ratio": ours/peer throughput at `concurrency` must be >= value;
 # kind "p99": p99 latency in µs must be <= value.

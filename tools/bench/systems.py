@@ -10,8 +10,9 @@ import os
 import shutil
 import subprocess
 
-from procs import (LOOPBACK, Server, free_port, free_ports, http_get, http_post, resp_ping,
-                   wait_until)
+from procs import (LOOPBACK, Server, StartError, free_port, free_ports, http_get, http_post,
+                   resp_ping, wait_until)
+from scenarios import TICKETING_BENCH_SEATS
 
 
 class System:
@@ -19,7 +20,8 @@ class System:
     label = ""
 
     def __init__(self, root):
-        self.root = root  # repository root (for build/release binaries)
+        self.root = root  # repository root
+        self.build = os.path.join(root, "build/release")  # the binaries (make_systems' build_dir)
         self.port = None
         self.servers = []
         self.notes = []
@@ -27,6 +29,11 @@ class System:
     @property
     def target(self):
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def load_args(self):
+        """sd-load flags that depend on the running system (appended to the scenario's)."""
+        return []
 
     @property
     def pids(self):
@@ -54,7 +61,7 @@ class Dlockd(System):
     def start(self, tmp):
         self.port = free_port()
         uri = "memory://" if self.store == "memory" else f"sqlite://{tmp}/{self.name}.db"
-        exe = os.path.join(self.root, "build/release/designs/dlock/dlockd")
+        exe = os.path.join(self.build, "designs/dlock/dlockd")
         s = self._spawn(self.name, [exe, "--port", str(self.port), "--store", uri,
                                     "--threads", "1"], tmp)
         wait_until(lambda: http_get(self.port, "/healthz")[0] == 200, self.name, s)
@@ -88,7 +95,7 @@ class Ratelimitd(System):
         with open(rules, "w") as f:
             f.write(RATELIMIT_BENCH_RULES)
         self.port = free_port()
-        exe = os.path.join(self.root, "build/release/designs/rate-limiter/ratelimitd")
+        exe = os.path.join(self.build, "designs/rate-limiter/ratelimitd")
         s = self._spawn(self.name, [exe, "--port", str(self.port), "--rules", rules, "--store", uri,
                                     "--threads", "1", "--reload-poll-ms", "0"], tmp)
         wait_until(lambda: http_get(self.port, "/healthz")[0] == 200, self.name, s)
@@ -98,13 +105,59 @@ class Ratelimitd(System):
         return [s.pid for s in self.servers if s.pid] + (self.redis.pids if self.redis else [])
 
 
+class Ticketd(System):
+    """ticketd with one double-booking strategy. dlock: its per-seat locks on the embedded SQLite
+    backend (ticketd's default sqlite://<state-dir>/locks.db), or on a dlockd / etcd server it
+    shares with the lock scenarios (`base`, started here if nobody has yet; its CPU counts).
+    Payments are instant (--payment-latency-ms 0): the runs measure the booking path. One bench
+    venue of TICKETING_BENCH_SEATS seats (--bench-venue); its event id is looked up by name."""
+
+    def __init__(self, root, strategy, lock=None, base=None, uri_of=None):
+        super().__init__(root)
+        self.strategy, self.lock, self.base, self.uri_of = strategy, lock, base, uri_of
+        self.name = f"ticketd-{strategy}" + (f"-{lock}" if lock else "")
+        where = {"sqlite": "embedded SQLite", "dlockd": "dlockd", "etcd": "etcd"}.get(lock)
+        self.label = f"ticketd ({strategy}" + (f", locks: {where}" if where else "") + ")"
+        self.event = None
+
+    @property
+    def load_args(self):  # sd-load flags only known once the server is up
+        return ["--event", str(self.event)]
+
+    def start(self, tmp):
+        argv = []
+        if self.base is not None:
+            if self.base.port is None:
+                self.base.start(tmp)
+            self.servers = list(self.base.servers)
+            argv = ["--lock-uri", self.uri_of(self.base)]
+        self.port = free_port()
+        exe = os.path.join(self.build, "designs/ticketing/ticketd")
+        state = os.path.join(tmp, self.name)
+        s = self._spawn(self.name, [
+            exe, "--port", str(self.port), "--state-dir", state, "--strategy", self.strategy,
+            *argv, "--payment-latency-ms", "0", "--no-seed",
+            "--bench-venue", str(TICKETING_BENCH_SEATS)], tmp)
+        wait_until(lambda: http_get(self.port, "/healthz")[0] == 200, self.name, s)
+        name = f"Bench {TICKETING_BENCH_SEATS} seats"
+        events = json.loads(http_get(self.port, "/v1/events", timeout=10)[1])["events"]
+        ids = [e["id"] for e in events if e.get("name") == name]
+        if not ids:
+            raise StartError(f"{self.name}: no event named '{name}' in GET /v1/events")
+        self.event = ids[0]
+        seats = next(e for e in events if e["id"] == self.event).get("seat_count")
+        if seats != TICKETING_BENCH_SEATS:
+            raise StartError(f"{self.name}: bench event {self.event} has {seats} seats, "
+                             f"expected {TICKETING_BENCH_SEATS}")
+
+
 class Hello(System):
     name = "sd-hello"
     label = "sd-hello (common/net, 1 thread)"
 
     def start(self, tmp):
         self.port = free_port()
-        exe = os.path.join(self.root, "build/release/tools/loadgen/sd-hello")
+        exe = os.path.join(self.build, "tools/loadgen/sd-hello")
         s = self._spawn(self.name, [exe, "--port", str(self.port), "--threads", "1"], tmp)
         wait_until(lambda: http_get(self.port, "/hello")[0] == 200, self.name, s)
 
@@ -261,7 +314,15 @@ def version_of(argv):
         return "not installed"
 
 
-def make_systems(root):
+def make_systems(root, build_dir="build/release"):
+    """{name: System}; binaries come from build_dir (relative to root unless absolute)."""
+    systems = _make_systems(root)
+    for s in systems.values():
+        s.build = os.path.join(root, build_dir)
+    return systems
+
+
+def _make_systems(root):
     dlockd, redis, etcd3 = Dlockd(root, "memory"), RedisSet(root, 1), Etcd(root, 3)
     redis5 = RedisSet(root, 5)
     hosts = lambda ports: ",".join(f"{LOOPBACK}:{p}" for p in ports)  # noqa: E731
@@ -280,6 +341,14 @@ def make_systems(root):
         ClientBackend(root, "redis-tb", "Redis Lua token bucket (direct)", redis,
                       lambda b: f"{LOOPBACK}:{b.port}"),
     ]
+    dlockd_sqlite, etcd1 = Dlockd(root, "sqlite"), Etcd(root, 1)
+    ticketing = [
+        Ticketd(root, "dlock", "sqlite"),
+        Ticketd(root, "dlock", "dlockd", dlockd_sqlite,
+                lambda b: f"dlockd://{LOOPBACK}:{b.port}"),
+        Ticketd(root, "dlock", "etcd", etcd1, lambda b: f"etcd://{LOOPBACK}:{b.port}"),
+        Ticketd(root, "conditional"), Ticketd(root, "optimistic"),
+    ]
     return {s.name: s for s in [
-        Hello(root), Nginx(root), dlockd, Dlockd(root, "sqlite"), redis, Etcd(root, 1), etcd3,
-        redis5] + clients + ratelimit}
+        Hello(root), Nginx(root), dlockd, dlockd_sqlite, redis, etcd1, etcd3,
+        redis5] + clients + ratelimit + ticketing}

@@ -177,6 +177,68 @@ class TableTest(unittest.TestCase):
         self.assertIn("200,000 requests each, limit 100 per 1 s", md)
 
 
+def booking_run(sid, system, conns, rnd, ok, conflicts, hold_p99, duration=2.0, errors=0):
+    r = run(sid, system, conns, rnd, (ok + conflicts + errors) / duration, p99=hold_p99 * 3,
+            errors=errors)
+    r["result"].update({"ok": ok, "conflicts": conflicts, "ops": ok + conflicts + errors,
+                        "duration_s": duration,
+                        "steps": {"hold": {"count": ok + conflicts + errors, "latency_us": {
+                            "p50": hold_p99 / 4, "p90": hold_p99 / 2, "p99": hold_p99,
+                            "p999": hold_p99 * 2, "max": hold_p99 * 4, "mean": hold_p99 / 4}}}})
+    return r
+
+
+class BookingTest(unittest.TestCase):
+    def runs(self):
+        return [booking_run("tk-flash", "ticketd-conditional", 16, 1, 2000, 6000, 800.0),
+                booking_run("tk-flash", "ticketd-conditional", 16, 2, 2400, 5600, 1000.0),
+                booking_run("tk-flash", "ticketd-dlock-etcd", 16, 1, 500, 1500, 4000.0,
+                            errors=1),
+                booking_run("tk-low", "ticketd-optimistic", 16, 1, 3000, 2, 700.0)]
+
+    def test_aggregate_bookings_and_hold_latency(self):
+        agg = report.aggregate(self.runs())
+        s = agg[("tk-flash", "ticketd-conditional", 16)]
+        self.assertEqual(s["bookings"], 1100.0)  # (1000 + 1200) / 2 per second
+        self.assertEqual(s["booking_rounds"], [1000.0, 1200.0])
+        self.assertEqual(s["hold_p99"], 900.0)
+        self.assertEqual(s["hold_p50"], 225.0)
+        self.assertAlmostEqual(s["conflict_rate"], 11600 / 16000)
+        self.assertAlmostEqual(report.ratio(agg, "tk-flash", "ticketd-dlock-etcd",
+                                            "ticketd-conditional", 16, "bookings"), 250 / 1100)
+        # Results without a hold step (other workloads) get no booking summary.
+        self.assertNotIn("bookings", report.aggregate(fixture()["runs"])[("http", "nginx", 16)])
+
+    def test_booking_tables(self):
+        agg = report.aggregate(self.runs())
+        t = report.scenario_table(agg, scenario("tk-flash")).splitlines()
+        self.assertTrue(t[0].startswith("| clients | strategy | bookings/s | attempts/s |"))
+        self.assertIn("| 16 | conditional update | 1.10 k | 4.00 k | 72.5% | 225 µs | 900 µs | "
+                      "2.70 ms | 0 | 1.00 k / 1.20 k | 0.25 cores | 0.50 cores |", t)
+        self.assertIn("| 16 | dlock (etcd) | 250 | 1.00 k | 75.0% | 1.00 ms | 4.00 ms | "
+                      "12.00 ms | 1 | 250 | 0.25 cores | 0.50 cores |", t)
+        self.assertEqual(len({len(line.split("|")) for line in t}), 1)  # columns line up
+        r = report.ratio_table(agg, scenario("tk-flash"))
+        self.assertTrue(r.startswith("| strategy / conditional update | bookings/s, 16 clients "
+                                     "| hold p99, 16 clients |"))
+        self.assertIn("| dlock (etcd) | 0.23× | 4.44× |", r)
+        self.assertNotIn("optimistic", r)  # not measured in this scenario: no row
+        self.assertEqual(report.ratio_table(agg, scenario("tk-low")), "")  # no peer measured
+
+    def test_markdown_and_chart(self):
+        res = fixture()
+        res["runs"] += self.runs()
+        agg = report.aggregate(res["runs"])
+        charts = report.svgs(agg)
+        self.assertIn("bench-tk-flash.svg", charts)
+        self.assertIn("bookings/s", charts["bench-tk-flash.svg"])
+        xml.dom.minidom.parseString(charts["bench-tk-flash.svg"].encode())
+        md = report.render_markdown(res, set(charts))
+        self.assertIn("## Ticketing: bookings per strategy, flash sale", md)
+        self.assertIn("![tk-flash](bench-tk-flash.svg)", md)
+        self.assertIn("errors from dlock (etcd): `boom`", md)
+
+
 class SvgTest(unittest.TestCase):
     def test_charts_are_well_formed(self):
         charts = report.svgs(report.aggregate(fixture()["runs"]))

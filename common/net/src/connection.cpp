@@ -1,5 +1,6 @@
 // One coroutine per connection: idle wait, request read with limits, dispatch, (long-poll) wait,
-// response write, keep-alive loop. Everything here runs on the connection's strand.
+// response write (or an SSE stream), keep-alive loop. Everything here runs on the connection's
+// strand.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -24,6 +25,9 @@ constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 16 << 10;
 constexpr size_t kMaxDrain = 64 << 20;                  // lingering close reads at most this much
 constexpr std::chrono::milliseconds kMaxLinger{2'000};  // ... for at most this long
+// On stop(), an SSE stream still writes what is queued, but each write gets at most this long (or
+// shutdown_grace if shorter): a client that does not read must not hold up stop().
+constexpr std::chrono::milliseconds kMaxStopFlush{1'000};
 
 Method to_method(http::verb v, std::string_view s) {
   switch (v) {
@@ -69,8 +73,10 @@ bool status_has_body(int status) {
 }
 
 // Serializes the response head by hand into a reused string: cheaper than Beast's fields container
-// and serializer for the small, fixed set of headers we emit.
-void build_head(std::string& h, const Response& r, bool keep_alive, unsigned version) {
+// and serializer for the small, fixed set of headers we emit. streaming: no Content-Length (the
+// body ends when the connection closes).
+void build_head(std::string& h, const Response& r, bool keep_alive, unsigned version,
+                bool streaming = false) {
   h.clear();
   h += "HTTP/1.1 ";
   append_int(h, static_cast<uint64_t>(r.status));
@@ -100,7 +106,7 @@ void build_head(std::string& h, const Response& r, bool keep_alive, unsigned ver
     h += v;
     h += "\r\n";
   }
-  if (body_allowed) {
+  if (body_allowed && !streaming) {
     h += "Content-Length: ";
     append_int(h, r.body.size());
     h += "\r\n";
@@ -123,14 +129,22 @@ bool is_http_error(const boost::system::error_code& ec) {
 
 void ConnSink::deliver(Response r) {
   std::function<void()> dropped;  // the request's abandon handler, destroyed outside mu_
+  std::shared_ptr<EventStream> orphan;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (closed_ || resp_) return;
-    resp_ = std::move(r);
-    dropped.swap(on_abandon_);
-    // Inline answers (sync handlers) are picked up right after dispatch() returns: no wake-up.
-    if (!waiting_) return;
-    waiting_ = false;
+    if (closed_ || resp_) {
+      orphan = std::move(r.stream);
+    } else {
+      resp_ = std::move(r);
+      dropped.swap(on_abandon_);
+      // Inline answers (sync handlers) are picked up right after dispatch() returns: no wake-up.
+      if (!waiting_) return;
+      waiting_ = false;
+    }
+  }
+  if (orphan) {
+    orphan->detach();  // never written: its producer learns through on_closed
+    return;
   }
   // Long-poll answer from any thread: wake the connection on its strand. Holding hub->mu keeps
   // the io_context alive while we post, and `c` is released before we unlock.
@@ -180,11 +194,15 @@ bool ConnSink::abandon() {
 
 void ConnSink::close() {
   std::function<void()> dropped;
-  std::lock_guard<std::mutex> lk(mu_);
-  closed_ = true;
-  waiting_ = false;
-  resp_.reset();
-  dropped.swap(on_abandon_);
+  std::optional<Response> unsent;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    waiting_ = false;
+    unsent.swap(resp_);
+    dropped.swap(on_abandon_);
+  }
+  if (unsent && unsent->stream) unsent->stream->detach();
 }
 
 // --- Connection -------------------------------------------------------------------------------
@@ -308,6 +326,10 @@ asio::awaitable<void> Connection::serve() {
     state_ = State::kWriting;
     set_deadline(Clock::now() + o.idle_timeout);
     keep_alive = keep_alive && !core_.stopping.load() && !forced_;
+    if (resp->stream) {
+      if (!co_await write_stream(*resp, head_only, keep_alive, version, start)) co_return;
+      continue;
+    }
     bool ok = co_await write_response(*resp, head_only, keep_alive, version);
     core_.record(req_.method, resp->status,
                  std::chrono::duration<double>(Clock::now() - start).count());
@@ -359,8 +381,17 @@ void Connection::watch_peer() {
 void Connection::on_peer_readable(uint64_t gen, const boost::system::error_code& ec) {
   if (gen != watch_gen_) return;  // an earlier park's watch
   watching_ = false;
-  if (ec == asio::error::operation_aborted || closed_ || !parked_) return;
-  if (!ec) {
+  if (ec == asio::error::operation_aborted || closed_ || (!parked_ && !streaming_)) return;
+  if (!ec && streaming_) {
+    // An event-stream client has nothing more to say on this connection (the response ends with
+    // it), so whatever it sends is discarded; only EOF or an error matters.
+    std::array<char, 4096> scratch;
+    ssize_t n = ::recv(socket_.native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+      watch_peer();
+      return;
+    }
+  } else if (!ec) {
     char byte;
     ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return;  // a pipelined request: stop watching (do not spin on readable data)
@@ -371,6 +402,105 @@ void Connection::on_peer_readable(uint64_t gen, const boost::system::error_code&
   }
   peer_gone_ = true;  // EOF, reset or another socket error
   wake_.cancel();
+}
+
+void Connection::wake() {
+  if (state_ == State::kStreaming && stream_ && !stream_dropped_ &&
+      EventStreamAccess::dropped(*stream_)) {
+    // The producer dropped this slow consumer: abort a write that may be stuck on it now rather
+    // than at its deadline.
+    stream_dropped_ = true;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+  wake_.cancel();
+}
+
+asio::awaitable<bool> Connection::write_stream(const Response& resp, bool head_only,
+                                               bool keep_alive, unsigned version,
+                                               Clock::time_point start) {
+  stream_ = resp.stream;
+  stream_dropped_ = false;
+  // Detaches on every way out, including the frame being destroyed with the io_context.
+  struct Detach {
+    Connection& c;
+    ~Detach() {
+      c.streaming_ = false;
+      if (auto s = std::move(c.stream_)) s->detach();
+    }
+  } detach{*this};
+  const bool body = !head_only && status_has_body(resp.status);
+  if (body) {
+    keep_alive = false;  // the body ends with the connection
+    // Wakes this connection on its strand when the producer queues data or closes. Holding hub->mu
+    // keeps the io_context alive while posting, and `c` is released before the unlock (as in
+    // ConnSink::deliver).
+    stream_->set_notify([weak = weak_from_this(), hub = core_.hub] {
+      std::lock_guard<std::mutex> hl(hub->mu);
+      if (!hub->alive) return;
+      if (auto c = weak.lock()) asio::post(c->executor(), [c] { c->wake(); });
+    });
+  }
+  build_head(head_, resp, keep_alive, version, /*streaming=*/true);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(head_), kTok);
+  (void)n;
+  // Recorded once the head is out (time to first byte): a stream may stay open for hours.
+  core_.record(req_.method, resp.status,
+               std::chrono::duration<double>(Clock::now() - start).count());
+  if (ec) co_return false;
+  if (!body) co_return keep_alive;
+  co_await pump_stream();
+  co_return false;
+}
+
+// Writes what the producer queues as it comes. Between writes the coroutine parks on wake_ (woken
+// by the stream's notify, the peer watch, stop or force; expiring when a heartbeat is due) while
+// the socket is watched for EOF, as in await_response. Each write runs under idle_timeout.
+asio::awaitable<void> Connection::pump_stream() {
+  EventStream& s = *stream_;
+  const auto heartbeat = EventStreamAccess::heartbeat(s);
+  const auto idle_timeout = core_.opts.idle_timeout;
+  const auto stop_flush = std::min(idle_timeout, stop_flush_limit());
+  state_ = State::kStreaming;
+  streaming_ = true;
+  peer_gone_ = false;
+  set_deadline(Clock::time_point::max());
+  watch_peer();
+  auto last_write = Clock::now();
+  std::string out;
+  for (;;) {
+    if (forced_ || peer_gone_ || stream_dropped_) break;
+    // Stopping: no new events from now on; what is queued still goes out.
+    if (core_.stopping.load()) s.close();
+    const bool closed = s.closed();  // before take(): nothing can be queued after it
+    out = s.take();
+    if (out.empty()) {
+      if (closed) break;
+      if (heartbeat.count() > 0 && Clock::now() >= last_write + heartbeat) {
+        out = ": ping\n\n";
+      } else {
+        wake_.expires_at(heartbeat.count() > 0 ? last_write + heartbeat : Clock::time_point::max());
+        co_await wake_.async_wait(kTok);
+        continue;
+      }
+    }
+    timed_out_ = false;
+    set_deadline(Clock::now() + (core_.stopping.load() ? stop_flush : idle_timeout));
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), kTok);
+    (void)n;
+    set_deadline(Clock::time_point::max());
+    if (ec) break;  // the peer is gone, the write deadline passed, dropped or forced
+    last_write = Clock::now();
+  }
+  streaming_ = false;
+  ++watch_gen_;  // a watch completion already queued now does nothing
+  boost::system::error_code ec;
+  if (watching_) {
+    watching_ = false;
+    socket_.cancel(ec);  // only the watch is outstanding here
+  }
+  // Ended by the producer or by stop(): FIN right after the data, so the client sees the end.
+  if (!forced_ && !peer_gone_ && !stream_dropped_) socket_.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 void Connection::fill_request() {
@@ -438,7 +568,18 @@ void Connection::on_stop() {
   if (state_ == State::kIdle) {
     boost::system::error_code ec;
     socket_.cancel(ec);
+  } else if (state_ == State::kStreaming) {
+    // The pump sees `stopping`, closes the stream and ends once the queue is written; a write in
+    // progress (a finite deadline) gets the shorter stop deadline.
+    if (deadline_ != Clock::time_point::max()) {
+      set_deadline(std::min(deadline_, Clock::now() + stop_flush_limit()));
+    }
+    wake_.cancel();
   }
+}
+
+std::chrono::milliseconds Connection::stop_flush_limit() const {
+  return std::min(core_.opts.shutdown_grace, kMaxStopFlush);
 }
 
 void Connection::on_force() {

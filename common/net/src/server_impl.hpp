@@ -26,8 +26,18 @@
 #include "sd/metrics/metrics.hpp"
 #include "sd/net/router.hpp"
 #include "sd/net/server.hpp"
+#include "sd/net/sse.hpp"
 
 namespace sd::net::detail {
+
+// The connection's view of an EventStream's private state (a friend of EventStream).
+struct EventStreamAccess {
+  static std::chrono::milliseconds heartbeat(const EventStream& s) { return s.options_.heartbeat; }
+  static bool dropped(const EventStream& s) {
+    std::lock_guard<std::mutex> lk(s.mu_);
+    return s.dropped_;
+  }
+};
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -76,21 +86,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(ServerCore& core, tcp::socket socket, bool reject);
   asio::awaitable<void> run();
-  void on_stop();                  // strand: graceful stop; an idle connection closes now
-  void on_force();                 // strand: grace expired; abandon whatever is in flight
-  void wake() { wake_.cancel(); }  // strand: a long-poll response arrived
+  void on_stop();   // strand: graceful stop; an idle connection closes now
+  void on_force();  // strand: grace expired; abandon whatever is in flight
+  void wake();      // strand: a long-poll response arrived / the SSE stream has news
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
   std::list<std::weak_ptr<Connection>>::iterator reg_it;  // guarded by ServerCore::conns_mu_
 
  private:
-  enum class State { kIdle, kReading, kHandling, kWriting };
+  enum class State { kIdle, kReading, kHandling, kWriting, kStreaming };
   asio::awaitable<void> serve();
   // Long-poll: suspends until the response arrives, watching the socket meanwhile. nullopt: the
   // client went away first (the sink's abandon handler has run); nobody is left to answer.
   asio::awaitable<std::optional<Response>> await_response();
   void watch_peer();  // one async_wait(wait_read) on the socket
   void on_peer_readable(uint64_t gen, const boost::system::error_code& ec);
+  // SSE (resp.stream set): writes the head (no Content-Length, "Connection: close" unless HEAD),
+  // then the stream until it ends; always detaches the stream. True: the connection may serve the
+  // next request (only after a HEAD).
+  asio::awaitable<bool> write_stream(const Response& resp, bool head_only, bool keep_alive,
+                                     unsigned version, Clock::time_point start);
+  asio::awaitable<void> pump_stream();
+  std::chrono::milliseconds stop_flush_limit() const;
   asio::awaitable<bool> write_response(const Response& resp, bool head_only, bool keep_alive,
                                        unsigned version);
   asio::awaitable<void> write_error_and_close(int status, std::string_view code,
@@ -115,6 +132,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Long-poll peer watch (await_response): parked_ while suspended; watching_ while an async_wait
   // is outstanding; watch_gen_ invalidates completions of earlier watches; peer_gone_ = EOF/reset.
   bool parked_ = false;
+  bool streaming_ = false;  // pump_stream is running: the peer watch also serves it
   bool watching_ = false;
   bool peer_gone_ = false;
   uint64_t watch_gen_ = 0;
@@ -125,6 +143,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string head_;  // serialized response head, reused
   std::string remote_;
   std::shared_ptr<ConnSink> sink_;
+  std::shared_ptr<EventStream> stream_;  // the SSE response being written, if any
+  bool stream_dropped_ = false;          // its producer dropped us as a slow consumer
 };
 
 class ServerCore {

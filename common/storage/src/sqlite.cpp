@@ -91,6 +91,10 @@ Status Statement::bind_result(int rc, int index) {
   return sqlite_status(rc, "bind parameter " + std::to_string(index), db_);
 }
 
+Status Statement::bind_double(int index, double v) {
+  return bind_result(sqlite3_bind_double(stmt_, index, v), index);
+}
+
 Status Statement::bind_int64(int index, int64_t v) {
   return bind_result(sqlite3_bind_int64(stmt_, index, v), index);
 }
@@ -134,6 +138,10 @@ int Statement::column_count() const {
 
 bool Statement::column_is_null(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+double Statement::column_double(int col) const {
+  return sqlite3_column_double(stmt_, col);
 }
 
 int64_t Statement::column_int64(int col) const {

@@ -20,6 +20,7 @@ asio::awaitable<OpResult> run_op(Shared& sh, ThreadCtx& th, Conn& c) {
   const WorkloadSpec& w = sh.cfg.workload;
   OpResult r;
   c.op_vars.clear();
+  c.step_ns.clear();
   ++c.seq;
   std::string key = c.chooser.next();
   const auto op_start = Clock::now();
@@ -63,7 +64,7 @@ asio::awaitable<void> conn_loop(Shared& sh, ThreadCtx& th, Conn& c) {
     OpResult r = co_await run_op(sh, th, c);
     SteadyTime done = Clock::now();
     if (pacer) pacer->complete(done);
-    sh.record(th, intended, done, r.verdict, r.retries);
+    sh.record(th, intended, done, r.verdict, r.retries, &c);
   }
   co_await teardown(sh, th, c);
 }

@@ -88,7 +88,12 @@ Result<RunResult> run(const RunConfig& cfg) {
   Shared sh(cfg);
   const uint32_t nthreads = std::min(cfg.threads, cfg.connections);
   std::vector<std::unique_ptr<ThreadCtx>> threads;
-  for (uint32_t t = 0; t < nthreads; ++t) threads.push_back(std::make_unique<ThreadCtx>());
+  const bool any_timed = std::any_of(cfg.workload.op.begin(), cfg.workload.op.end(),
+                                     [](const Step& s) { return s.timed; });
+  for (uint32_t t = 0; t < nthreads; ++t) {
+    threads.push_back(std::make_unique<ThreadCtx>());
+    if (any_timed) threads.back()->step_hists.resize(cfg.workload.op.size());
+  }
   for (uint32_t i = 0; i < cfg.connections; ++i) {
     // A handoff pair must share a thread (its two sides run in one coroutine).
     uint32_t slot = cfg.workload.handoff ? (i / 2) % nthreads : i % nthreads;
@@ -159,6 +164,12 @@ Result<RunResult> run(const RunConfig& cfg) {
   r.rate = cfg.rate;
   r.keys = cfg.keys;
   r.seed = cfg.seed;
+  for (size_t i = 0; i < cfg.workload.op.size(); ++i) {
+    if (!cfg.workload.op[i].timed) continue;
+    RunResult::StepLatency step{cfg.workload.op[i].name, {}};
+    for (auto& th : threads) step.latency.merge(th->step_hists[i]);
+    r.steps.push_back(std::move(step));
+  }
   SteadyTime last_done{};
   for (auto& th : threads) {
     r.latency.merge(th->hist);

@@ -69,6 +69,8 @@ struct Conn {
   std::mt19937_64 rng;  // other per-connection randomness (handoff release jitter), seeded
   Vars vars;            // from the setup script (lease id)
   Vars op_vars;         // the current op's captures (handoff: the current hold's)
+  // The current op's timed steps (Step::timed): (index in the op script, round trip in ns).
+  std::vector<std::pair<size_t, uint64_t>> step_ns;
   uint64_t seq = 0;
   asio::steady_timer timer;  // pacing, retry and backoff sleeps
   // The sweeper closes the transport when a request passes its deadline; timed_out tells the
@@ -86,6 +88,7 @@ struct alignas(64) ThreadCtx {
   asio::io_context ioc{1};  // concurrency hint 1: one thread runs it, so Asio can skip locking
   std::vector<std::unique_ptr<Conn>> conns;
   Histogram hist;
+  std::vector<Histogram> step_hists;  // per op-script step; filled only for timed steps
   Counters counters;
   SteadyTime last_measured_done{};
   size_t active = 0;       // coroutines still running on this thread
@@ -109,9 +112,10 @@ struct Shared {
   // Reserves a measured op under the max-ops cap; false once the cap is reached.
   bool admit_measured();
   bool measured(SteadyTime intended) const { return intended >= warm_end && intended < end; }
-  // Counts one finished op into the thread's stats if it belongs to the measured window.
+  // Counts one finished op into the thread's stats if it belongs to the measured window, with the
+  // timed steps' round trips of `conn`'s op when given.
   void record(ThreadCtx& th, SteadyTime intended, SteadyTime done, const Verdict& v,
-              uint32_t retries);
+              uint32_t retries, const Conn* conn = nullptr);
 };
 
 // Helpers shared by the loops (engine.cpp).

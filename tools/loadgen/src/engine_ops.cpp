@@ -19,10 +19,14 @@ bool Shared::admit_measured() {
 }
 
 void Shared::record(ThreadCtx& th, SteadyTime intended, SteadyTime done, const Verdict& v,
-                    uint32_t retries) {
+                    uint32_t retries, const Conn* conn) {
   if (!measured(intended)) return;
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(done - intended).count();
   th.hist.record(ns > 0 ? static_cast<uint64_t>(ns) : 0);
+  if (conn != nullptr) {
+    for (const auto& [step, step_ns] : conn->step_ns)
+      if (step < th.step_hists.size()) th.step_hists[step].record(step_ns);
+  }
   th.counters.retries += retries;
   switch (v.outcome) {
     case Outcome::kNext:
@@ -88,10 +92,16 @@ asio::awaitable<Result<Reply>> exchange(Shared& sh, ThreadCtx& th, Conn& c, cons
 asio::awaitable<Verdict> run_script(Shared& sh, ThreadCtx& th, Conn& c, const Script& script,
                                     Vars& op_vars, const std::string& key) {
   StepContext ctx{c.vars, op_vars, key, c.index, c.seq};
+  const bool is_op = &script == &sh.cfg.workload.op;
   for (size_t i = 0; i < script.size(); ++i) {
     const Step& step = script[i];
     Call call = step.make(ctx);
+    const auto sent = Clock::now();
     auto reply = co_await exchange(sh, th, c, call, true, true, sh.cfg.request_timeout);
+    if (step.timed && is_op) {
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sent).count();
+      c.step_ns.emplace_back(i, ns > 0 ? static_cast<uint64_t>(ns) : 0);
+    }
     if (!reply.is_ok()) co_return Verdict::error(step.name + ": " + reply.status().to_string());
     Verdict v = step.check(*reply, ctx);
     if (v.outcome != Outcome::kNext) co_return v;

@@ -32,7 +32,9 @@ Keys (lock workloads): --dist uniform|zipf|hot|distinct over --keys K keys named
 
 Output: JSON on stdout (or --out FILE): {workload, target, mode, connections, rate, duration_s,
   ops, ok, conflicts, errors, retries, throughput_ops_s, latency_us:{p50,p90,p99,p999,max,mean},
-  keys, seed, error_samples}. Progress goes to stderr once a second (--quiet to silence).
+  keys, seed, error_samples}, plus steps:{<step>:{count, latency_us}} for workloads that time one
+  request of their op on its own (ticketing-book: hold). Progress goes to stderr once a second
+  (--quiet to silence).
 
 Targets must resolve to loopback (127.0.0.0/8 or ::1); anything else is refused.
 
@@ -44,6 +46,7 @@ Examples:
   sd-load -w dlock-cycle -t 127.0.0.1:7401 -c 32 --dist zipf --keys 1000 --wait-ms 1000
   sd-load -w redis-lock-cycle -t 127.0.0.1:6379 -c 32 --rate 5000 --dist hot
   sd-load -w dlock-handoff -t 127.0.0.1:7401 -c 2 -d 10
+  sd-load -w ticketing-book -t 127.0.0.1:7403 -c 64 --event 4 --hot 32
 )";
 }
 
@@ -107,6 +110,13 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--rl-burst", wo.rl_burst, "redis-token-bucket: bucket capacity (default 1000000)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--event", wo.event, "ticketing-book: the event id to book seats of");
+  app.add_option("--seats", wo.seats, "ticketing-book: use the event's first N seats (default all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--hot", wo.hot,
+                 "ticketing-book: every op picks among the first K seats (flash sale; default "
+                 "all)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--ttl-ms", wo.ttl_ms, "redis: lock TTL (PX) in ms (default 10000)")
       ->check(CLI::PositiveNumber);
   app.add_option("--handoff-delay-ms", handoff_delay_ms,
@@ -140,6 +150,7 @@ int main(int argc, char** argv) {
   // Leases (dlock, etcd) must outlive the run without keepalives: the run length plus a margin.
   int64_t run_ms = (cfg.warmup + cfg.duration + cfg.drain_timeout).count();
   wo.lease_ttl_ms = std::max<int64_t>(60'000, run_ms + 30'000);
+  wo.seed = cfg.seed;
 
   auto w = make_workload(workload_name, wo);
   if (!w.is_ok()) {

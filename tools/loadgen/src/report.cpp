@@ -14,11 +14,9 @@ double us(double ns) {
 double round2(double v) {
   return std::round(v * 100.0) / 100.0;
 }
-}  // namespace
 
-nlohmann::json to_json(const RunResult& r) {
-  const Histogram& h = r.latency;
-  nlohmann::json lat = {
+nlohmann::json latency_json(const Histogram& h) {
+  return {
       {"p50", us(static_cast<double>(h.percentile(50)))},
       {"p90", us(static_cast<double>(h.percentile(90)))},
       {"p99", us(static_cast<double>(h.percentile(99)))},
@@ -26,10 +24,15 @@ nlohmann::json to_json(const RunResult& r) {
       {"max", us(static_cast<double>(h.max()))},
       {"mean", us(h.mean())},
   };
+}
+}  // namespace
+
+nlohmann::json to_json(const RunResult& r) {
+  nlohmann::json lat = latency_json(r.latency);
   nlohmann::json keys = {{"dist", std::string(key_dist_name(r.keys.dist))},
                          {"keyspace", r.keys.keyspace}};
   if (r.keys.dist == KeyDist::kZipf) keys["zipf_s"] = r.keys.zipf_s;
-  return {
+  nlohmann::json out = {
       {"workload", r.workload},
       {"target", r.target},
       {"mode", r.mode},
@@ -48,6 +51,13 @@ nlohmann::json to_json(const RunResult& r) {
       {"seed", r.seed},
       {"error_samples", r.error_samples},
   };
+  if (!r.steps.empty()) {
+    nlohmann::json steps = nlohmann::json::object();
+    for (const auto& st : r.steps)
+      steps[st.name] = {{"count", st.latency.count()}, {"latency_us", latency_json(st.latency)}};
+    out["steps"] = std::move(steps);
+  }
+  return out;
 }
 
 }  // namespace sd::loadgen

@@ -208,3 +208,45 @@ TEST_CASE("smoke: a server that never answers times out and the run still ends",
   std::lock_guard<std::mutex> lk(mu);
   for (auto& p : parked) p.send(sd::net::Response::text(200, "late"));
 }
+
+TEST_CASE("smoke: a timed step's round trip is reported on its own", "[integration]") {
+  // Two requests per op: a fast timed one and a ~2 ms untimed one. The step histogram holds one
+  // sample per measured op, and only the fast request's time.
+  sd::net::Router r = hello_router();
+  r.add(sd::net::Method::kGet, "/slow", [](sd::net::Request&) {
+    std::this_thread::sleep_for(2ms);
+    return sd::net::Response::text(200, "ok");
+  });
+  RunningServer server(std::move(r), 2);
+  auto cfg = http_config(server.port(), "/hello");
+  Step fast{"fast",
+            [](StepContext&) {
+              return Call{sd::net::Method::kGet, "/hello", {}, {}};
+            },
+            [](const Reply& rep, StepContext&) {
+              return rep.status == 200 ? Verdict::next() : Verdict::error("fast");
+            },
+            /*timed=*/true};
+  Step slow{"slow",
+            [](StepContext&) {
+              return Call{sd::net::Method::kGet, "/slow", {}, {}};
+            },
+            [](const Reply& rep, StepContext&) {
+              return rep.status == 200 ? Verdict::ok() : Verdict::error("slow");
+            }};
+  cfg.workload.op = {fast, slow};
+  cfg.duration = 500ms;
+  auto res = run(cfg);
+  REQUIRE(res.is_ok());
+  require_sane(*res);
+  REQUIRE(res->errors == 0);
+  REQUIRE(res->steps.size() == 1);
+  REQUIRE(res->steps[0].name == "fast");
+  REQUIRE(res->steps[0].latency.count() == res->ops);
+  REQUIRE(res->latency.percentile(50) >= 2'000'000);
+  REQUIRE(res->steps[0].latency.percentile(50) < res->latency.percentile(50));
+  auto j = to_json(*res);
+  REQUIRE(j["steps"]["fast"]["count"] == res->ops);
+  REQUIRE(j["steps"]["fast"]["latency_us"].contains("p99"));
+  REQUIRE(!to_json(RunResult{}).contains("steps"));
+}

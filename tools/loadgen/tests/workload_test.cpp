@@ -1,6 +1,8 @@
 // Workloads are data: their requests and reply judgements are checked here without a server.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "sd/loadgen/engine.hpp"
@@ -51,11 +53,14 @@ TEST_CASE("workload registry", "[unit]") {
   bad.path = "healthz";
   REQUIRE(!make_workload("http-get", bad).is_ok());
   std::string help = workload_help();
+  WorkloadOptions with_event;
+  with_event.event = 1;  // ticketing-book needs one
   for (const auto& n : workload_names()) {
     REQUIRE(help.find(n) != std::string::npos);
-    REQUIRE(make_workload(n, {}).is_ok());
+    REQUIRE(make_workload(n, with_event).is_ok());
   }
-  REQUIRE(workload_names().size() == 9);
+  REQUIRE(workload_names().size() == 10);
+  REQUIRE(!make_workload("ticketing-book", {}).is_ok());  // no --event
   WorkloadOptions zero_rate;
   zero_rate.rl_rate = 0;
   REQUIRE(!make_workload("redis-token-bucket", zero_rate).is_ok());
@@ -288,4 +293,94 @@ TEST_CASE("redis-token-bucket: SCRIPT LOAD once, EVALSHA per decision", "[unit]"
   reply.elements[0] = integer(0);
   REQUIRE(w.op[0].check(resp(reply), ctx).outcome == Outcome::kConflict);
   REQUIRE(w.op[0].check(resp(simple("OK")), ctx).outcome == Outcome::kError);
+}
+
+TEST_CASE("ticketing-book: hold, pay, cancel, seats from the event, hold timed", "[unit]") {
+  WorkloadOptions o;
+  o.event = 4;
+  o.seats = 6;
+  o.hot = 3;
+  auto w = make("ticketing-book", o);
+  REQUIRE(w.default_port == 7403);
+  REQUIRE(!w.retry_on_conflict);
+  REQUIRE(w.op.size() == 3);
+  REQUIRE(w.op[0].name == "hold");
+  REQUIRE(w.op[0].timed);
+  REQUIRE((!w.op[1].timed && !w.op[2].timed));
+
+  // Setup: connection 0 reads the seat list (unordered ids, as a server may send them); the others
+  // only check the event.
+  Vars none, conn;
+  std::string key;
+  StepContext other{none, conn, key, 1, 0};
+  REQUIRE(w.setup.at(0).make(other).target == "/v1/events/4");
+  REQUIRE(w.setup[0].check(http(200, R"({"id":4})"), other).outcome == Outcome::kNext);
+  REQUIRE(w.setup[0].check(http(404, R"({"error":"not_found"})"), other).outcome ==
+          Outcome::kError);
+  StepContext first{none, conn, key, 0, 0};
+  Call seats = w.setup[0].make(first);
+  REQUIRE(seats.method == sd::net::Method::kGet);
+  REQUIRE(seats.target == "/v1/events/4/seats");
+  REQUIRE(w.setup[0].check(http(200, R"({"event":4,"seats":[{"id":1}]})"), first).outcome ==
+          Outcome::kError);  // fewer seats than --seats
+  json list = {{"event", 4}, {"seats", json::array()}};
+  for (int id : {107, 103, 105, 101, 102, 104, 106, 108}) list["seats"].push_back({{"id", id}});
+  REQUIRE(w.setup[0].check(http(200, list.dump()), first).outcome == Outcome::kNext);
+
+  // Ops: the customer is the connection; the seat is one of the 3 lowest ids, every one of them
+  // drawn over a few ops, reproducibly.
+  Harness h;
+  std::set<int64_t> drawn;
+  for (uint64_t seq = 1; seq <= 64; ++seq) {
+    StepContext ctx{h.conn, h.op, h.key, 3, seq};
+    Call hold = w.op[0].make(ctx);
+    REQUIRE(hold.method == sd::net::Method::kPost);
+    REQUIRE(hold.target == "/v1/events/4/holds");
+    json b = json::parse(hold.body);
+    REQUIRE(b["customer"] == "c3");
+    REQUIRE(b["seats"].size() == 1);
+    drawn.insert(b["seats"][0].get<int64_t>());
+    REQUIRE(w.op[0].make(ctx).body == hold.body);
+  }
+  REQUIRE(drawn == std::set<int64_t>{101, 102, 103});
+
+  // Booked: hold 201 -> pay 201 -> order cancel 200 = ok.
+  auto ctx = h.ctx();
+  REQUIRE(w.op[0].check(http(409, R"({"error":"seat_unavailable"})"), ctx).outcome ==
+          Outcome::kConflict);
+  REQUIRE(w.op[0].check(http(429, R"({"error":"too_many_holds"})"), ctx).outcome ==
+          Outcome::kError);
+  REQUIRE(w.op[0].check(http(201, R"({"hold_id":"h_1","status":"active"})"), ctx).outcome ==
+          Outcome::kNext);
+  Call pay = w.op[1].make(ctx);
+  REQUIRE(pay.target == "/v1/holds/h_1/pay");
+  REQUIRE(json::parse(pay.body) == json{{"customer", "c3"}, {"card", "4242424242424242"}});
+  REQUIRE(w.op[1].check(http(201, R"({"order_id":"o_9","status":"confirmed"})"), ctx).outcome ==
+          Outcome::kNext);
+  Call cancel = w.op[2].make(ctx);
+  REQUIRE(cancel.target == "/v1/orders/o_9/cancel");
+  REQUIRE(json::parse(cancel.body) == json{{"customer", "c3"}});
+  REQUIRE(w.op[2].check(http(200, R"({"status":"cancelled"})"), ctx).outcome == Outcome::kOk);
+  REQUIRE(w.op[2].check(http(409, "{}"), ctx).outcome == Outcome::kError);
+
+  // Hold lost before paying (409): the hold is cancelled, the op is a conflict.
+  h.op.clear();
+  REQUIRE(w.op[0].check(http(201, R"({"hold_id":"h_2"})"), ctx).outcome == Outcome::kNext);
+  REQUIRE(w.op[1].check(http(409, R"({"error":"hold_expired"})"), ctx).outcome == Outcome::kNext);
+  REQUIRE(w.op[2].make(ctx).target == "/v1/holds/h_2/cancel");
+  REQUIRE(w.op[2].check(http(409, R"({"error":"hold_not_active"})"), ctx).outcome ==
+          Outcome::kConflict);
+
+  // Declined (402): the hold is cancelled too, and the op is an error carrying the pay reply.
+  h.op.clear();
+  REQUIRE(w.op[0].check(http(201, R"({"hold_id":"h_3"})"), ctx).outcome == Outcome::kNext);
+  REQUIRE(w.op[1].check(http(402, R"({"error":"card_declined"})"), ctx).outcome == Outcome::kNext);
+  REQUIRE(w.op[2].make(ctx).target == "/v1/holds/h_3/cancel");
+  auto v = w.op[2].check(http(200, R"({"status":"cancelled"})"), ctx);
+  REQUIRE(v.outcome == Outcome::kError);
+  REQUIRE(v.message.find("402") != std::string::npos);
+
+  WorkloadOptions bad = o;
+  bad.hot = 7;  // more than --seats
+  REQUIRE(!make_workload("ticketing-book", bad).is_ok());
 }

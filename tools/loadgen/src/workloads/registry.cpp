@@ -49,6 +49,14 @@ const Entry kEntries[] = {
      "(hash per key, Redis TIME, PEXPIRE), rate --rl-rate/s, capacity --rl-burst. Denied is a "
      "conflict.",
      &wl::redis_token_bucket},
+    {"ticketing-book",
+     "ticketd: one booking attempt per op by shopper c<connection>: POST "
+     "/v1/events/{--event}/holds (one seat), POST /v1/holds/{id}/pay, then POST "
+     "/v1/orders/{id}/cancel to put the seat back on sale (steady state). ok = booked; a 409 "
+     "(seat taken, hold lost) is a conflict. Seats: the event's first --seats N (default all, read "
+     "once from GET /v1/events/{E}/seats), each op uniform over the first --hot K of them "
+     "(flash sale; default all). The hold request's own latency is reported as steps.hold.",
+     &wl::ticketing_book},
 };
 }  // namespace
 
@@ -58,12 +66,16 @@ Result<WorkloadSpec> make_workload(std::string_view name, const WorkloadOptions&
     return invalid_argument("workload options must be positive (retry/wait may be 0)");
   if (opts.path.empty() || opts.path[0] != '/')
     return invalid_argument("--path must start with '/'");
+  if (opts.seats < 0 || opts.hot < 0 || (opts.seats > 0 && opts.hot > opts.seats))
+    return invalid_argument("--seats and --hot must be >= 0, and --hot <= --seats");
+  if (name == "ticketing-book" && opts.event <= 0)
+    return invalid_argument("ticketing-book needs --event (an event id of ticketd)");
   for (const auto& e : kEntries)
     if (name == e.name) return e.build(opts);
   return invalid_argument("unknown workload '" + std::string(name) + "' (one of: http-get, " +
                           "dlock-cycle, dlock-handoff, redis-ping, redis-lock-cycle, " +
                           "redis-handoff, etcd-lock-cycle, ratelimit-check, " +
-                          "redis-token-bucket)");
+                          "redis-token-bucket, ticketing-book)");
 }
 
 std::vector<std::string> workload_names() {

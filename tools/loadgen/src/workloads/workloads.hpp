@@ -16,6 +16,7 @@ WorkloadSpec redis_handoff(const WorkloadOptions& o);
 WorkloadSpec etcd_lock_cycle(const WorkloadOptions& o);
 WorkloadSpec ratelimit_check(const WorkloadOptions& o);
 WorkloadSpec redis_token_bucket(const WorkloadOptions& o);
+WorkloadSpec ticketing_book(const WorkloadOptions& o);
 
 // The fields every builder fills the same way. `polls_on_conflict`: the engine has no server-side
 // wait queue (Redis, etcd), so a conflict is retried every --retry-ms (0 turns retries off).

@@ -2,6 +2,7 @@
 // HTTP request/response values shared by the server, router and client. No Asio/Beast here.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 namespace sd::net {
+
+class EventStream;  // sse.hpp
 
 enum class Method { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther };
 
@@ -42,6 +45,7 @@ struct Response {
   std::string content_type = "application/json";
   Headers headers;  // extra headers
   std::string body;
+  std::shared_ptr<EventStream> stream;  // set: a streaming SSE response (see sse.hpp)
 
   static Response json(int status, const nlohmann::json& body);
   // The project-wide error shape: {"error": code, "message": message}.

@@ -55,6 +55,7 @@ class Statement {
   // Parameters are 1-based (SQLite convention).
   Status bind_int64(int index, int64_t v);
   Status bind_uint64(int index, uint64_t v);  // stored as the same 64 bits in an INTEGER column
+  Status bind_double(int index, double v);
   Status bind_text(int index, std::string_view v);
   Status bind_null(int index);
 
@@ -68,6 +69,7 @@ class Statement {
   bool column_is_null(int col) const;
   int64_t column_int64(int col) const;
   uint64_t column_uint64(int col) const;
+  double column_double(int col) const;
   std::string column_text(int col) const;
   // Valid until the next step()/reset() on this statement.
   std::string_view column_text_view(int col) const;

@@ -73,6 +73,12 @@ struct RunResult {
   uint64_t retries = 0;  // conflicting attempts that were retried
   double throughput_ops_s = 0;
   Histogram latency;  // nanoseconds, ops of every outcome
+  // Round trips of the op script's timed steps (Step::timed), in script order, nanoseconds.
+  struct StepLatency {
+    std::string name;
+    Histogram latency;
+  };
+  std::vector<StepLatency> steps;
   std::vector<std::string> error_samples;
   KeyConfig keys;
   uint64_t seed = 0;
@@ -84,7 +90,8 @@ struct RunResult {
 Result<RunResult> run(const RunConfig& config);
 
 // {workload, target, mode, connections, rate, duration_s, ops, ok, conflicts, errors,
-//  throughput_ops_s, latency_us:{p50,p90,p99,p999,max,mean}, error_samples, ...}
+//  throughput_ops_s, latency_us:{p50,p90,p99,p999,max,mean}, error_samples, ...}, plus
+//  steps:{<name>:{count, latency_us:{...}}} when the workload has timed steps.
 nlohmann::json to_json(const RunResult& r);
 
 }  // namespace sd::loadgen

@@ -80,6 +80,10 @@ struct Step {
   std::string name;
   std::function<Call(StepContext&)> make;  // may store values (a token) in ctx.op
   std::function<Verdict(const Reply&, StepContext&)> check;
+  // Op scripts only: also record this step's own round trip (request sent -> reply or failure,
+  // every attempt, whatever its verdict) in RunResult::steps under `name`, for the measured ops.
+  // The op's latency (the whole script) is recorded as always.
+  bool timed = false;
 };
 
 using Script = std::vector<Step>;
@@ -120,6 +124,10 @@ struct WorkloadOptions {
   int64_t op_timeout_ms = 10'000;
   int64_t rl_rate = 1'000'000;   // redis-token-bucket: tokens per second
   int64_t rl_burst = 1'000'000;  // redis-token-bucket: bucket capacity
+  int64_t event = 0;             // ticketing-book: the event id (required)
+  int64_t seats = 0;             // ticketing-book: use the event's first N seats (0: all)
+  int64_t hot = 0;               // ticketing-book: every op picks among the first K (0: all)
+  uint64_t seed = 1;             // the run's seed, for workloads that draw their own choices
 };
 
 // Builds the named built-in workload; kInvalidArgument for an unknown name or bad options.
