@@ -25,6 +25,9 @@ CREATE TABLE event_seats(event_id INTEGER NOT NULL REFERENCES events(id),
         (state = 'held' AND hold_id IS NOT NULL AND hold_expires_ms IS NOT NULL
          AND order_id IS NULL) OR
         (state = 'sold' AND order_id IS NOT NULL))) WITHOUT ROWID;
+-- Release / expiry / order cancellation find an event's rows by hold or order.
+CREATE INDEX event_seats_by_hold ON event_seats(hold_id) WHERE hold_id IS NOT NULL;
+CREATE INDEX event_seats_by_order ON event_seats(order_id) WHERE order_id IS NOT NULL;
 CREATE TABLE holds(id TEXT PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events(id),
   customer TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_ms INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL,
