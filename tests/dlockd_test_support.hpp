@@ -37,25 +37,17 @@ struct Dlockd {
                       uint16_t fixed_port = 0, std::vector<std::string> extra = {}) {
     Dlockd d;
     d.log_path = dir.file("dlockd.log");
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      d.port = fixed_port != 0 ? fixed_port : sd::testing::free_port();
-      std::vector<std::string> argv = {SD_DLOCKD_BIN, "--port", std::to_string(d.port), "--store",
-                                       store};
-      argv.insert(argv.end(), extra.begin(), extra.end());
-      sd::testing::ProcessOptions opts;
-      opts.stdout_path = d.log_path;
-      opts.stderr_path = d.log_path;
-      auto p = sd::testing::Process::spawn(argv, opts);
-      REQUIRE(p.is_ok());
-      d.proc.emplace(std::move(*p));
-      auto deadline = std::chrono::steady_clock::now() + 5s;
-      while (std::chrono::steady_clock::now() < deadline && d.proc->running()) {
-        if (sd::testing::wait_for_port(d.port, 50ms)) return d;
-      }
-      d.proc.reset();  // exited (port taken?) or hung: kill, retry
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL("dlockd did not start; log:\n" << sd::testing::read_file(d.log_path));
+    auto started = sd::testing::start_server(
+        [&](uint16_t port) {
+          std::vector<std::string> argv = {SD_DLOCKD_BIN, "--port", std::to_string(port), "--store",
+                                           store};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        },
+        d.log_path, {.fixed_port = fixed_port, .start_timeout = 5s, .die_with_parent = false});
+    if (!started) FAIL(started.status().message());
+    d.proc.emplace(std::move(started->process));
+    d.port = started->port;
     return d;
   }
 

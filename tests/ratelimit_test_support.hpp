@@ -51,26 +51,17 @@ struct Ratelimitd {
                           std::vector<std::string> extra = {}, const std::string& name = "rl") {
     Ratelimitd d;
     d.log_path = dir.file(name + ".log");
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      d.port = sd::testing::free_port();
-      std::vector<std::string> argv = {SD_RATELIMITD_BIN, "--port", std::to_string(d.port),
-                                       "--rules", rules};
-      argv.insert(argv.end(), extra.begin(), extra.end());
-      sd::testing::ProcessOptions opts;
-      opts.stdout_path = d.log_path;
-      opts.stderr_path = d.log_path;
-      opts.die_with_parent = true;
-      auto p = sd::testing::Process::spawn(argv, opts);
-      REQUIRE(p.is_ok());
-      d.proc.emplace(std::move(*p));
-      auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (std::chrono::steady_clock::now() < deadline && d.proc->running()) {
-        if (sd::testing::wait_for_port(d.port, 50ms)) return d;
-      }
-      d.proc.reset();
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL("ratelimitd did not start; log:\n" << sd::testing::read_file(d.log_path));
+    auto started = sd::testing::start_server(
+        [&](uint16_t port) {
+          std::vector<std::string> argv = {SD_RATELIMITD_BIN, "--port", std::to_string(port),
+                                           "--rules", rules};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        },
+        d.log_path, {.start_timeout = 10s});
+    if (!started) FAIL(started.status().message());
+    d.proc.emplace(std::move(started->process));
+    d.port = started->port;
     return d;
   }
 

@@ -14,51 +14,13 @@
 
 #include "sd/testing/servers.hpp"
 #include "sd/testing/testing.hpp"
+#include "ticketd_test_support.hpp"
 
-#ifndef SD_TICKETD_BIN
-#error "SD_TICKETD_BIN must name the ticketd binary (set by tests/CMakeLists.txt)"
-#endif
 #ifndef SD_TESTS_DIR
 #error "SD_TESTS_DIR must name the repo's tests/ directory (set by tests/CMakeLists.txt)"
 #endif
 
 using namespace std::chrono_literals;
-
-namespace {
-
-// A running ticketd on a free port (SIGKILLed by the Process destructor).
-struct Ticketd {
-  std::optional<sd::testing::Process> proc;
-  uint16_t port = 0;
-  std::string log_path;
-};
-
-Ticketd start_ticketd(const sd::testing::TempDir& dir) {
-  Ticketd t;
-  t.log_path = dir.file("ticketd.log");
-  std::filesystem::create_directories(dir.path() / "state");
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    t.port = sd::testing::free_port();
-    sd::testing::ProcessOptions opts;
-    opts.stdout_path = t.log_path;
-    opts.stderr_path = t.log_path;
-    opts.die_with_parent = true;
-    auto p = sd::testing::Process::spawn(
-        {SD_TICKETD_BIN, "--port", std::to_string(t.port), "--state-dir", dir.file("state")}, opts);
-    REQUIRE(p.is_ok());
-    t.proc.emplace(std::move(*p));
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline && t.proc->running()) {
-      if (sd::testing::wait_for_port(t.port, 50ms)) return t;
-    }
-    t.proc.reset();
-    std::this_thread::sleep_for(100ms);
-  }
-  FAIL("ticketd did not start; log:\n" << sd::testing::read_file(t.log_path));
-  return t;
-}
-
-}  // namespace
 
 TEST_CASE("ticketd web UI in chromium: live seat map with hold and pay plus the waiting room",
           "[integration][browser]") {
@@ -74,7 +36,8 @@ TEST_CASE("ticketd web UI in chromium: live seat map with hold and pay plus the 
   if (!node.is_ok()) FAIL(node.status().message());
 
   sd::testing::TempDir dir("ticketd-browser");
-  Ticketd t = start_ticketd(dir);
+  std::filesystem::create_directories(dir.path() / "state");
+  auto t = ticketd_test::Ticketd::start(dir, dir.file("state"));
   const std::string url = "http://127.0.0.1:" + std::to_string(t.port);
 
   const std::string out_path = dir.file("browser.log");

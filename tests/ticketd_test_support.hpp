@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sd/net/client.hpp"
+#include "sd/testing/sse_events.hpp"
 #include "sd/testing/testing.hpp"
 
 #ifndef SD_TICKETD_BIN
@@ -37,26 +38,17 @@ struct Ticketd {
                        std::vector<std::string> extra = {}, const std::string& name = "ticketd") {
     Ticketd d;
     d.log_path = dir.file(name + ".log");
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      d.port = sd::testing::free_port();
-      std::vector<std::string> argv = {SD_TICKETD_BIN, "--port", std::to_string(d.port),
-                                       "--state-dir", state_dir};
-      argv.insert(argv.end(), extra.begin(), extra.end());
-      sd::testing::ProcessOptions opts;
-      opts.stdout_path = d.log_path;
-      opts.stderr_path = d.log_path;
-      opts.die_with_parent = true;
-      auto p = sd::testing::Process::spawn(argv, opts);
-      REQUIRE(p.is_ok());
-      d.proc.emplace(std::move(*p));
-      auto deadline = std::chrono::steady_clock::now() + 20s;
-      while (std::chrono::steady_clock::now() < deadline && d.proc->running()) {
-        if (sd::testing::wait_for_port(d.port, 50ms)) return d;
-      }
-      d.proc.reset();
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL("ticketd did not start; log:\n" << sd::testing::read_file(d.log_path));
+    auto started = sd::testing::start_server(
+        [&](uint16_t port) {
+          std::vector<std::string> argv = {SD_TICKETD_BIN, "--port", std::to_string(port),
+                                           "--state-dir", state_dir};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        },
+        d.log_path, {.start_timeout = 20s});
+    if (!started) FAIL(started.status().message());
+    d.proc.emplace(std::move(started->process));
+    d.port = started->port;
     return d;
   }
 
@@ -94,45 +86,7 @@ inline Reply post(sd::net::HttpClient& c, const std::string& target, const json&
   return to_reply(c.request(sd::net::Method::kPost, target, body.dump(), h));
 }
 
-// One server-sent event.
-struct SseEvent {
-  std::string event;
-  std::string data;
-};
-
-// Incremental text/event-stream parser: feed() bytes as they arrive, complete events come out.
-class SseParser {
- public:
-  std::vector<SseEvent> feed(std::string_view bytes) {
-    buf_.append(bytes);
-    std::vector<SseEvent> out;
-    size_t end;
-    while ((end = buf_.find("\n\n")) != std::string::npos) {
-      std::string block = buf_.substr(0, end + 1);
-      buf_.erase(0, end + 2);
-      SseEvent ev;
-      bool any = false;
-      size_t pos = 0;
-      while (pos < block.size()) {
-        size_t nl = block.find('\n', pos);
-        std::string line = block.substr(pos, nl - pos);
-        pos = nl + 1;
-        if (line.rfind("event: ", 0) == 0) {
-          ev.event = line.substr(7);
-          any = true;
-        } else if (line.rfind("data: ", 0) == 0) {
-          if (!ev.data.empty()) ev.data += '\n';
-          ev.data += line.substr(6);
-          any = true;
-        }
-      }
-      if (any) out.push_back(std::move(ev));
-    }
-    return out;
-  }
-
- private:
-  std::string buf_;
-};
+using sd::testing::SseEvent;
+using sd::testing::SseParser;
 
 }  // namespace ticketd_test

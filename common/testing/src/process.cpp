@@ -145,4 +145,26 @@ int Process::stop(std::chrono::milliseconds grace) {
   return wait();
 }
 
+Result<StartedServer> start_server(
+    const std::function<std::vector<std::string>(uint16_t port)>& argv_for,
+    const std::string& log_path, ServerStartOptions options) {
+  using namespace std::chrono_literals;
+  for (int attempt = 0; attempt < options.attempts; ++attempt) {
+    const uint16_t port = options.fixed_port != 0 ? options.fixed_port : free_port();
+    ProcessOptions popts;
+    popts.stdout_path = log_path;
+    popts.stderr_path = log_path;
+    popts.die_with_parent = options.die_with_parent;
+    auto p = Process::spawn(argv_for(port), popts);
+    if (!p) return p.status();
+    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+    while (std::chrono::steady_clock::now() < deadline && p->running()) {
+      if (wait_for_port(port, 50ms)) return StartedServer{std::move(*p), port};
+    }
+    // Exited (port taken?) or hung: the destructor kills it; try again.
+    std::this_thread::sleep_for(100ms);
+  }
+  return unavailable("server did not start; log " + log_path + ":\n" + read_file(log_path));
+}
+
 }  // namespace sd::testing

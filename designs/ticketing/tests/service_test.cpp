@@ -316,8 +316,8 @@ TEST_CASE("service: holds expire on the sweep timer", "[unit][service]") {
   auto events = parse_sse(stream->take());
   REQUIRE(events.size() == 1);
   CHECK(events[0].event == "seat");
-  CHECK(events[0].body()["seat"] == f.seats[0]);
-  CHECK(events[0].body()["state"] == "available");
+  CHECK(json::parse(events[0].data)["seat"] == f.seats[0]);
+  CHECK(json::parse(events[0].data)["state"] == "available");
 }
 
 TEST_CASE("service: the periodic jobs are armed and stop on shutdown", "[unit][service]") {
@@ -376,7 +376,7 @@ TEST_CASE("service: the seat map stream sends a snapshot, then versioned deltas"
   auto events = parse_sse(stream->take());
   REQUIRE(events.size() == 1);
   REQUIRE(events[0].event == "snapshot");
-  json snap = events[0].body();
+  json snap = json::parse(events[0].data);
   CHECK(snap["event"] == f.concert);
   REQUIRE(snap["seats"].size() == 15);
   std::map<int64_t, json> by_id;
@@ -390,7 +390,7 @@ TEST_CASE("service: the seat map stream sends a snapshot, then versioned deltas"
   std::set<int64_t> seen;
   for (const auto& ev : events) {
     CHECK(ev.event == "seat");
-    json d = ev.body();
+    json d = json::parse(ev.data);
     CHECK(d["state"] == "held");
     CHECK(d["version"].get<int64_t>() > v0);
     seen.insert(d["seat"].get<int64_t>());
@@ -400,7 +400,7 @@ TEST_CASE("service: the seat map stream sends a snapshot, then versioned deltas"
   REQUIRE(f.pay(id, "alice")->status() == 201);
   events = parse_sse(stream->take());
   REQUIRE(events.size() == 2);
-  for (const auto& ev : events) CHECK(ev.body()["state"] == "sold");
+  for (const auto& ev : events) CHECK(json::parse(ev.data)["state"] == "sold");
 
   // Another event's changes do not show up here.
   f.timers.advance(200ms);  // queue ticks do nothing visible either
@@ -445,11 +445,11 @@ TEST_CASE("service: seat hub buffers changes until the snapshot is sent", "[unit
   REQUIRE(events.size() == 2);
   CHECK(events[0].event == "snapshot");
   CHECK(events[1].event == "seat");
-  CHECK(events[1].body() == json{{"seat", 1}, {"state", "sold"}, {"version", 5}});
+  CHECK(json::parse(events[1].data) == json{{"seat", 1}, {"state", "sold"}, {"version", 5}});
   hub->publish(7, {{1, tk::SeatState::kAvailable, 6}});
   events = parse_sse(stream->take());
   REQUIRE(events.size() == 1);
-  CHECK(events[0].body()["version"] == 6);
+  CHECK(json::parse(events[0].data)["version"] == 6);
   stream->close();
   CHECK(hub->size() == 0);
   hub->publish(7, {{1, tk::SeatState::kHeld, 7}});  // nobody left: a no-op
@@ -502,8 +502,8 @@ TEST_CASE("service: waiting room join, admission by ticks, the hold gate", "[uni
   auto events = parse_sse(stream->take());
   REQUIRE(events.size() == 1);
   CHECK(events[0].event == "status");
-  CHECK(events[0].body()["state"] == "waiting");
-  CHECK(events[0].body()["position"] == 1);
+  CHECK(json::parse(events[0].data)["state"] == "waiting");
+  CHECK(json::parse(events[0].data)["position"] == 1);
 
   // Alice's ticket admits alice only.
   require_error(f.hold(f.flash, "bob", {f.seats[0]}, {{"X-Queue-Ticket", ticket_a}}), 403,
@@ -516,7 +516,7 @@ TEST_CASE("service: waiting room join, admission by ticks, the hold gate", "[uni
   f.timers.advance(1'000ms);
   events = parse_sse(stream->take());
   REQUIRE_FALSE(events.empty());
-  for (const auto& ev : events) CHECK(ev.body()["state"] == "waiting");
+  for (const auto& ev : events) CHECK(json::parse(ev.data)["state"] == "waiting");
   CHECK_FALSE(stream->closed());
 
   // Alice leaves; the next tick admits bob, whose stream gets "active" and ends.
@@ -528,7 +528,7 @@ TEST_CASE("service: waiting room join, admission by ticks, the hold gate", "[uni
   f.timers.advance(100ms);
   events = parse_sse(stream->take());
   REQUIRE_FALSE(events.empty());
-  CHECK(events.back().body()["state"] == "active");
+  CHECK(json::parse(events.back().data)["state"] == "active");
   CHECK(stream->closed());
   CHECK(f.hold(f.flash, "bob", {f.seats[1]}, {{"X-Queue-Ticket", ticket_b}})->status() == 201);
   CHECK(f.metric("ticketing_queue_active{event=\"" + std::to_string(f.flash) + "\"}") == 1);

@@ -23,6 +23,7 @@
 #include "sd/net/sse.hpp"
 #include "sd/testing/captured_reply.hpp"
 #include "sd/testing/manual_timers.hpp"
+#include "sd/testing/sse_events.hpp"
 #include "sd/testing/testing.hpp"
 #include "sd/ticketing/booking.hpp"
 #include "sd/ticketing/db.hpp"
@@ -53,42 +54,8 @@ struct Options {
   bool start = true;  // arm the periodic jobs
 };
 
-// One server-sent event as a client parses it.
-struct SseEvent {
-  std::string event;
-  std::string data;
-  json body() const { return json::parse(data); }
-};
-
-// Parses wire text (what EventStream::take() returns) into events; comments are skipped.
-inline std::vector<SseEvent> parse_sse(const std::string& wire) {
-  std::vector<SseEvent> out;
-  size_t pos = 0;
-  while (pos < wire.size()) {
-    size_t end = wire.find("\n\n", pos);
-    if (end == std::string::npos) break;
-    std::string block = wire.substr(pos, end - pos + 1);
-    pos = end + 2;
-    SseEvent ev;
-    bool any = false;
-    size_t lp = 0;
-    while (lp < block.size()) {
-      size_t nl = block.find('\n', lp);
-      std::string line = block.substr(lp, nl - lp);
-      lp = nl + 1;
-      if (line.rfind("event: ", 0) == 0) {
-        ev.event = line.substr(7);
-        any = true;
-      } else if (line.rfind("data: ", 0) == 0) {
-        if (!ev.data.empty()) ev.data += '\n';
-        ev.data += line.substr(6);
-        any = true;
-      }
-    }
-    if (any) out.push_back(std::move(ev));
-  }
-  return out;
-}
+using sd::testing::parse_sse;
+using sd::testing::SseEvent;
 
 struct Fixture {
   static constexpr int64_t kWallBase = 1'700'000'000'000;  // the FakeClock's epoch as wall time

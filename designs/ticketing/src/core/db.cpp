@@ -3,6 +3,7 @@
 #include <atomic>
 #include <utility>
 
+#include "rows.hpp"
 #include "schema.hpp"
 
 namespace sd::ticketing {
@@ -21,19 +22,6 @@ namespace {
 // A seat row counts as available when free, or held by a hold whose expiry has passed.
 constexpr const char* kAvailableSql =
     "(es.state = 'available' OR (es.state = 'held' AND es.hold_expires_ms <= ?))";
-
-SeatState parse_seat_state(std::string_view s) {
-  if (s == "held") return SeatState::kHeld;
-  if (s == "sold") return SeatState::kSold;
-  return SeatState::kAvailable;
-}
-
-HoldStatus parse_hold_status(std::string_view s) {
-  if (s == "paid") return HoldStatus::kPaid;
-  if (s == "cancelled") return HoldStatus::kCancelled;
-  if (s == "expired") return HoldStatus::kExpired;
-  return HoldStatus::kActive;
-}
 
 Event read_event(const Statement& st) {
   Event e;
@@ -304,7 +292,7 @@ Result<std::vector<Seat>> TicketDb::seats(EventId id, int64_t now_ms) {
       s.y = r.column_double(5);
       s.tier = r.column_text(6);
       s.price_cents = r.column_int64(7);
-      s.state = parse_seat_state(r.column_text_view(8));
+      s.state = detail::parse_seat_state(r.column_text_view(8));
       if (s.state == SeatState::kHeld && !r.column_is_null(9) && r.column_int64(9) <= now_ms) {
         s.state = SeatState::kAvailable;  // expired, not yet swept
       }
@@ -317,33 +305,15 @@ Result<std::vector<Seat>> TicketDb::seats(EventId id, int64_t now_ms) {
 }
 
 Result<Hold> TicketDb::hold(const std::string& id) {
-  Hold h;
+  std::optional<Hold> h;
   Status st = read([&](Db& db) -> Status {
-    auto q = db.cached(
-        "SELECT id, event_id, customer, amount_cents, created_ms, expires_ms, status, order_id "
-        "FROM holds WHERE id = ?");
-    if (!q) return q.status();
-    SD_RETURN_IF_ERROR((*q)->bind_text(1, id));
-    auto row = (*q)->step();
-    if (!row) return row.status();
-    if (!*row) return not_found("not_found: hold " + id);
-    const Statement& r = **q;
-    h.id = r.column_text(0);
-    h.event = r.column_int64(1);
-    h.customer = r.column_text(2);
-    h.amount_cents = r.column_int64(3);
-    h.created_ms = r.column_int64(4);
-    h.expires_ms = r.column_int64(5);
-    h.status = parse_hold_status(r.column_text_view(6));
-    if (!r.column_is_null(7)) h.order_id = r.column_text(7);
-    auto seats =
-        ids_of(db, "SELECT seat_id FROM hold_seats WHERE hold_id = ? ORDER BY seat_id", id);
-    if (!seats) return seats.status();
-    h.seats = std::move(*seats);
+    auto r = detail::read_hold(db, id);
+    if (!r) return r.status();
+    h = std::move(*r);
     return Status::ok();
   });
   if (!st) return st;
-  return h;
+  return std::move(*h);
 }
 
 namespace {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rows.hpp"
 #include "sd/base/status.hpp"
 #include "sd/storage/sqlite.hpp"
 #include "sd/ticketing/db.hpp"
@@ -52,8 +53,6 @@ Status seat_unavailable(const SeatRow& row);
 // N is not part of event E" for an unknown seat.
 Result<std::vector<SeatRow>> read_seat_rows(storage::Db& db, EventId event,
                                             const std::vector<SeatId>& seats);
-// Reads a hold and its seats (sorted). kNotFound "not_found: hold X".
-Result<Hold> read_hold(storage::Db& db, const std::string& hold_id);
 // kConflict "hold_not_active: ..." unless the hold is active and unexpired at now_ms.
 Status check_hold_active(const Hold& hold, int64_t now_ms);
 

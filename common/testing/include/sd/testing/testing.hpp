@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -73,6 +74,26 @@ class Process {
   bool group_ = false;
   std::optional<int> exit_code_;
 };
+
+struct ServerStartOptions {
+  uint16_t fixed_port = 0;                          // 0: a free port, a new one for each attempt
+  std::chrono::milliseconds start_timeout{10'000};  // per attempt, until the port accepts
+  int attempts = 5;
+  bool die_with_parent = true;  // see ProcessOptions
+};
+
+struct StartedServer {
+  Process process;
+  uint16_t port = 0;
+};
+
+// Starts a server that listens on 127.0.0.1: spawns argv_for(port) with stdout and stderr appended
+// to log_path and waits until the port accepts connections. A child that exits first (the port was
+// taken meanwhile) or does not listen in time is killed and started again. kUnavailable with the
+// log's contents when every attempt failed.
+Result<StartedServer> start_server(
+    const std::function<std::vector<std::string>(uint16_t port)>& argv_for,
+    const std::string& log_path, ServerStartOptions options = {});
 
 // Polls pred() every 2 ms until it holds or timeout passes; returns its last value. For waiting on
 // something another thread or process does (real time), never for TTL logic (use FakeClock).
