@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
   int bench_venue = 0;
   size_t max_body_bytes = 64 << 10;
   size_t max_streams = 10'000;
+  uint32_t holds_per_minute = 0;
   size_t stream_buffer_bytes = 4 << 20;
 
   auto env = [](const char* name) { return std::string("TICKETD_") + name; };
@@ -208,6 +209,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", max_body_bytes, "Larger request bodies get 413")
       ->envname(env("MAX_BODY_BYTES"))
       ->check(CLI::Range(size_t{256}, size_t{16} << 20))
+      ->capture_default_str();
+  app.add_option("--holds-per-minute", holds_per_minute,
+                 "Hold attempts per shopper and event per minute, beyond: 429 (0: no limit)")
+      ->envname(env("HOLDS_PER_MINUTE"))
+      ->check(CLI::Range(uint32_t{0}, uint32_t{1'000'000}))
       ->capture_default_str();
   app.add_option("--max-streams", max_streams,
                  "Open event streams (seat maps, queues); beyond: 503")
@@ -335,6 +341,7 @@ int main(int argc, char** argv) {
   service_options.sweep_interval = sd::Duration(sweep_ms);
   service_options.reconcile_interval = sd::Duration(reconcile_ms);
   service_options.max_streams = max_streams;
+  service_options.holds_per_minute = holds_per_minute;
   service_options.streams.max_buffered_bytes = stream_buffer_bytes;
   service_options.waiting_room.max_active = queue_max_active;
   service_options.waiting_room.admit_per_second = queue_rate;

@@ -230,6 +230,34 @@ TEST_CASE("service: request errors map to HTTP statuses", "[unit][service]") {
   }
 }
 
+TEST_CASE("service: hold attempts per shopper are rate limited with the rate limiter's bucket",
+          "[unit][service]") {
+  Options o;
+  o.service.holds_per_minute = 3;
+  Fixture f(o);
+  const std::string holds = f.events_path(f.concert, "/holds");
+  // Three attempts a minute, successful or not: a taken seat counts too (bots retry those).
+  CHECK(f.post(holds, {{"customer", "alice"}, {"seats", {f.seats[0]}}})->status() == 201);
+  CHECK(f.post(holds, {{"customer", "alice"}, {"seats", {f.seats[1]}}})->status() == 201);
+  CHECK(f.post(holds, {{"customer", "alice"}, {"seats", {f.seats[0]}}})->status() == 409);
+  auto limited = f.post(holds, {{"customer", "alice"}, {"seats", {f.seats[2]}}});
+  require_error(limited, 429, "rate_limited");
+  CHECK(limited->header("Retry-After") == "20");                 // one token every 60 s / 3
+  CHECK(f.seat(f.concert, f.seats[2])["state"] == "available");  // nothing was held
+  // Per shopper and per event: bob is not affected.
+  CHECK(f.post(holds, {{"customer", "bob"}, {"seats", {f.seats[2]}}})->status() == 201);
+  // A 429 is not stored under an idempotency key: the retry after the wait runs.
+  sd::net::Headers key = {{"Idempotency-Key", "retry-1"}};
+  const json body = {{"customer", "alice"}, {"seats", {f.seats[3]}}};
+  require_error(f.post(holds, body, key), 429, "rate_limited");
+  f.clock.advance(std::chrono::seconds(19));
+  require_error(f.post(holds, body, key), 429, "rate_limited");
+  f.clock.advance(std::chrono::seconds(1));
+  auto ok = f.post(holds, body, key);
+  CHECK(ok->status() == 201);
+  CHECK_FALSE(ok->has_header("Idempotent-Replayed"));
+}
+
 TEST_CASE("service: idempotency keys replay, reject reuse and in-progress keys",
           "[unit][service]") {
   Fixture f;

@@ -70,6 +70,11 @@ TicketingService::Impl::Impl(BookingService& b, IdempotencyStore& i, const Clock
     jobs.push_back(std::make_unique<Job>(
         Job{name, interval, blocking, [this, fn] { (this->*fn)(); }, net::TimerHandle()}));
   };
+  if (options.holds_per_minute > 0) {
+    hold_limiter = ratelimit::make_limiter(
+        ratelimit::Algorithm::kTokenBucket,
+        {options.holds_per_minute, std::chrono::minutes(1), options.holds_per_minute});
+  }
   job("sweep", options.sweep_interval, true, &Impl::sweep);
   job("queue_tick", options.queue_tick, false, &Impl::queue_tick);
   job("reconcile", options.reconcile_interval, true, &Impl::reconcile);
@@ -241,9 +246,33 @@ void TicketingService::Impl::fire(Job& job) {
 }
 
 void TicketingService::Impl::sweep() {
+  if (hold_limiter) {
+    std::lock_guard lock(hold_limit_mu);
+    hold_limiter->evict_idle(clock.now());  // full buckets are fresh keys: forget them
+  }
   auto n = booking.expire_due();
   if (!n) return job_error("sweep", n.status());
   if (*n > 0) holds_expired.inc(*n);
+}
+
+std::optional<net::Response> TicketingService::Impl::limit_hold(EventId event,
+                                                                const std::string& customer) {
+  if (!hold_limiter) return std::nullopt;
+  ratelimit::Decision d;
+  {
+    std::lock_guard lock(hold_limit_mu);
+    d = hold_limiter->decide(std::to_string(event) + "/" + customer, 1, clock.now());
+  }
+  if (d.allowed) return std::nullopt;
+  const auto retry_s =
+      std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(d.retry_after).count());
+  net::Response r =
+      net::Response::error(429, "rate_limited",
+                           "rate_limited: at most " + std::to_string(options.holds_per_minute) +
+                               " hold attempts per minute per shopper and event; retry in " +
+                               std::to_string(retry_s) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(retry_s));
+  return r;
 }
 
 void TicketingService::Impl::queue_tick() {

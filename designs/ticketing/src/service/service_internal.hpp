@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sd/ratelimit/limiter.hpp"
 #include "sd/ticketing/service.hpp"
 #include "service_json.hpp"
 #include "sse_hub.hpp"
@@ -83,6 +84,12 @@ struct TicketingService::Impl {
 
   std::shared_ptr<SeatHub> seat_hub = std::make_shared<SeatHub>();
   std::shared_ptr<QueueHub> queue_hub = std::make_shared<QueueHub>();
+
+  // Per (event, customer) hold-attempt limit; null when options.holds_per_minute is 0.
+  std::mutex hold_limit_mu;
+  std::unique_ptr<ratelimit::Limiter> hold_limiter;  // guarded by hold_limit_mu
+  // 429 "rate_limited" when this customer's hold attempts for the event are over the limit.
+  std::optional<net::Response> limit_hold(EventId event, const std::string& customer);
 
   std::mutex rooms_mu;
   std::map<EventId, std::unique_ptr<WaitingRoom>> rooms;  // guarded by rooms_mu; never erased

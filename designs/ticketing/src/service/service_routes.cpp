@@ -270,6 +270,11 @@ void TicketingService::add_routes(net::Router& router, std::function<TicketingSe
       }
       const std::string* key = call.idempotency_key ? &*call.idempotency_key : nullptr;
       net::Response r = s->idempotent(key, b.customer, call.request_text(), [&] {
+        // Inside: a replay of a stored answer is not an attempt (and a 429 is never stored).
+        if (auto limited = s->limit_hold(event, b.customer)) {
+          s->count("hold", "rate_limited");
+          return std::move(*limited);
+        }
         auto hold = s->booking.hold(hr);
         if (!hold) {
           s->count("hold", service_detail::http_error(hold.status()).code);

@@ -55,6 +55,10 @@ struct ServiceOptions {
   net::EventStreamOptions streams;
   size_t max_streams = 10'000;  // open SSE streams; beyond -> 503
   bool ui = true;               // serve the web UI
+  // Hold attempts per customer and event per minute (a token bucket from the rate limiter's
+  // algorithms, burst = the same number); beyond: 429 "rate_limited" with Retry-After. Flash-sale
+  // bots retry holds in a loop; this answers them before they reach the seat locks. 0: no limit.
+  uint32_t holds_per_minute = 0;
 };
 
 class TicketingService {
