@@ -200,11 +200,20 @@ void buyer(int i, BookingService& booking, LiveMap& live, EventId event, Counter
     }
     if (action < 32) {  // change of mind
       think(0, 100);
-      Status s = pool.serve([&] { return booking.cancel_hold(hold->id, customer); });
-      if (s) {
-        c.cancelled.fetch_add(1);
-      } else if (error_code(s) != "hold_not_active") {
-        c.note_unexpected("cancel_hold", s);
+      // kUnavailable (a seat lock busy, e.g. with a sweep batch: "retry") is the API's 503: the
+      // shopper retries, as with hold and pay; if it stays busy the hold expires by itself.
+      for (int cancel_try = 0; cancel_try < 3; ++cancel_try) {
+        Status s = pool.serve([&] { return booking.cancel_hold(hold->id, customer); });
+        if (s) {
+          c.cancelled.fetch_add(1);
+        } else if (s.code() == Code::kUnavailable) {
+          c.unavailable.fetch_add(1);
+          think(10, 60);
+          continue;
+        } else if (error_code(s) != "hold_not_active") {
+          c.note_unexpected("cancel_hold", s);
+        }
+        break;
       }
       return;
     }
