@@ -4,15 +4,11 @@
 // Exit codes: 0 clean shutdown (or --help), 1 runtime failure (store/recovery/bind), 2 bad
 // configuration (flags, store URI).
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -23,6 +19,7 @@
 #include "sd/dlock/service.hpp"
 #include "sd/dlock/store.hpp"
 #include "sd/net/server.hpp"
+#include "sd/net/signals.hpp"
 
 namespace {
 
@@ -45,25 +42,13 @@ sd::Result<std::unique_ptr<sd::dlock::Store>> open_store(const std::string& uri)
                               "sqlite://relative/path.db)");
 }
 
-// SIGINT/SIGTERM are taken by a dedicated thread (sigwait) instead of ServerOptions.handle_signals:
-// on a signal it first answers every parked long-poll (503) and only then stops the server, so
-// shutdown does not sit out the server's drain grace period waiting for them. SIGUSR1 only wakes
-// the thread when the server stopped for another reason.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  return set;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the stop signals in every thread (I/O threads inherit the mask); see stop_signals().
-  const sigset_t signals = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Stop signals go to run_until_stop_signal's thread, not ServerOptions.handle_signals: on a
+  // signal it first answers every parked long-poll (503) and only then stops the server, so
+  // shutdown does not sit out the server's drain grace waiting for them.
+  sd::net::block_stop_signals();
 
   CLI::App app{"dlockd: distributed lock server (HTTP API v1)"};
   std::string host = "127.0.0.1";
@@ -159,17 +144,9 @@ int main(int argc, char** argv) {
   }
   std::cout << "dlockd listening on http://" << host << ":" << server.port()
             << " (store: " << store_desc << ")" << std::endl;
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig == SIGUSR1) return;
-    SD_LOG(kInfo) << "dlockd: signal " << sig << ", shutting down";
+  sd::net::run_until_stop_signal(server, "dlockd", [&] {
     service->shutdown();  // parked long-polls get 503 now, not after the drain grace
-    server.stop();
   });
-  server.run();
-  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
-  signal_thread.join();
   service->shutdown();  // idempotent; cancels the timer while the server still exists
   SD_LOG(kInfo) << "dlockd stopped";
   service.reset();

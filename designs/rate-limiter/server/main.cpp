@@ -20,6 +20,7 @@
 #include "sd/base/log.hpp"
 #include "sd/dlock/backend.hpp"
 #include "sd/net/server.hpp"
+#include "sd/net/signals.hpp"
 #include "sd/ratelimit/concurrency.hpp"
 #include "sd/ratelimit/rules.hpp"
 #include "sd/ratelimit/rules_watch.hpp"
@@ -31,33 +32,21 @@ namespace {
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
 
-// Stop signals go to a dedicated sigwait thread; SIGHUP to the RulesWatcher's. Both are blocked
-// first thing, before any library can start a thread that would otherwise inherit an unblocked
-// mask (an unhandled SIGHUP terminates the process).
-sigset_t blocked_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);  // only wakes the thread when the server stopped for another reason
-  return set;
+// SIGHUP goes to the RulesWatcher's thread, the stop signals to run_until_stop_signal's; all are
+// blocked first thing, before any library can start a thread that would otherwise inherit an
+// unblocked mask (an unhandled SIGHUP terminates the process).
+void block_signals() {
+  sd::net::block_stop_signals();
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const sigset_t blocked = blocked_signals();
-  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+  block_signals();
 
   CLI::App app{"ratelimitd: rate-limit service (HTTP API v1, nginx auth_request)"};
   std::string host = "127.0.0.1";
@@ -195,17 +184,7 @@ int main(int argc, char** argv) {
             << " (rules: " << rules_path << ", store: " << (*store)->describe()
             << ", locks: " << lock_uri << ")" << std::endl;
 
-  const sigset_t stop = stop_signals();
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop, &sig);
-    if (sig == SIGUSR1) return;
-    SD_LOG(kInfo) << "ratelimitd: signal " << sig << ", shutting down";
-    server.stop();
-  });
-  server.run();
-  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
-  signal_thread.join();
+  sd::net::run_until_stop_signal(server, "ratelimitd");
   watcher.stop();
   service->shutdown();  // cancels timers while the server still exists; releases permits
   SD_LOG(kInfo) << "ratelimitd stopped";

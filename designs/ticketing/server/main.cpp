@@ -9,16 +9,12 @@
 // Exit codes: 0 clean shutdown (or --help), 1 runtime failure (database, bind), 2 bad
 // configuration (flags, URIs).
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -28,6 +24,7 @@
 #include "sd/base/log.hpp"
 #include "sd/dlock/backend.hpp"
 #include "sd/net/server.hpp"
+#include "sd/net/signals.hpp"
 #include "sd/ticketing/booking.hpp"
 #include "sd/ticketing/db.hpp"
 #include "sd/ticketing/idempotency.hpp"
@@ -39,17 +36,6 @@ namespace {
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
-
-// Stop signals go to a dedicated sigwait thread; they are blocked first thing, before any library
-// starts a thread that would inherit an unblocked mask.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);  // only wakes the thread when the server stopped for another reason
-  return set;
-}
 
 // "min" or "min,max" (milliseconds, 0 <= min <= max <= 60000).
 bool parse_latency(const std::string& text, int64_t& min, int64_t& max) {
@@ -92,8 +78,7 @@ sd::Result<sd::ticketing::EventId> bench_event(sd::ticketing::TicketDb& db, int 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const sigset_t stop = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  sd::net::block_stop_signals();  // before any thread starts (see signals.hpp)
 
   CLI::App app{"ticketd: ticketing service (seat holds, payments, waiting room, live seat map)"};
   std::string host = "127.0.0.1";
@@ -384,16 +369,7 @@ int main(int argc, char** argv) {
             << (*kind == tk::StrategyKind::kDlock ? ", locks: " + lock_uri : std::string())
             << ", db: " << db_path << ")" << std::endl;
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop, &sig);
-    if (sig == SIGUSR1) return;
-    SD_LOG(kInfo) << "ticketd: signal " << sig << ", shutting down";
-    server.stop();
-  });
-  server.run();
-  pthread_kill(signal_thread.native_handle(), SIGUSR1);  // no-op if it already returned
-  signal_thread.join();
+  sd::net::run_until_stop_signal(server, "ticketd");
   service->shutdown();  // cancels the timers while the server still exists; closes streams
   pool.stop();          // runs what is queued (answers go nowhere now), joins
   service.reset();
