@@ -47,6 +47,17 @@ std::string events_sql(bool one) {
   return sql;
 }
 
+// kNotFound "not_found: event N" unless the event exists.
+Status require_event(Db& db, EventId id) {
+  auto q = db.cached("SELECT 1 FROM events WHERE id = ?");
+  if (!q) return q.status();
+  SD_RETURN_IF_ERROR((*q)->bind_int64(1, id));
+  auto row = (*q)->step();
+  if (!row) return row.status();
+  if (!*row) return not_found("not_found: event " + std::to_string(id));
+  return Status::ok();
+}
+
 Result<std::vector<SeatId>> ids_of(Db& db, const char* sql, const std::string& key) {
   auto st = db.cached(sql);
   if (!st) return st.status();
@@ -232,15 +243,7 @@ Result<Event> TicketDb::event(EventId id, int64_t now_ms) {
 }
 
 Status TicketDb::event_exists(EventId id) {
-  return read([&](Db& db) -> Status {
-    auto q = db.cached("SELECT 1 FROM events WHERE id = ?");
-    if (!q) return q.status();
-    SD_RETURN_IF_ERROR((*q)->bind_int64(1, id));
-    auto row = (*q)->step();
-    if (!row) return row.status();
-    if (!*row) return not_found("not_found: event " + std::to_string(id));
-    return Status::ok();
-  });
+  return read([&](Db& db) { return require_event(db, id); });
 }
 
 Result<std::vector<PriceTier>> TicketDb::tiers(EventId id) {
@@ -265,12 +268,7 @@ Result<std::vector<PriceTier>> TicketDb::tiers(EventId id) {
 Result<std::vector<Seat>> TicketDb::seats(EventId id, int64_t now_ms) {
   std::vector<Seat> out;
   Status st = read([&](Db& db) -> Status {
-    auto exists = db.cached("SELECT 1 FROM events WHERE id = ?");
-    if (!exists) return exists.status();
-    SD_RETURN_IF_ERROR((*exists)->bind_int64(1, id));
-    auto found = (*exists)->step();
-    if (!found) return found.status();
-    if (!*found) return not_found("not_found: event " + std::to_string(id));
+    SD_RETURN_IF_ERROR(require_event(db, id));
     auto q = db.cached(
         "SELECT s.id, s.section, s.row_label, s.number, s.x, s.y, s.tier, s.price_cents, "
         "es.state, es.hold_expires_ms, es.version FROM event_seats es "
